@@ -1,0 +1,62 @@
+"""Airflow provider: AWS IAM users as OCSF User Inventory events."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+DISTRIBUTION = "airflow-provider-awsiam-ocsf"
+
+
+def get_provider_info() -> dict:
+    """Provider metadata read by Airflow's providers manager (entry point ``apache_airflow_provider``)."""
+    return {
+        "package-name": DISTRIBUTION,
+        "name": "AWS IAM users to OCSF",
+        "description": "Inventories AWS IAM users as OCSF 1.6.0 User Inventory Info events "
+        "and delivers them to files/S3 or the Sekoia.io asset connector API.",
+        "versions": [__version__],
+        "integrations": [
+            {"integration-name": "AWS IAM (OCSF inventory)", "tags": ["aws"]},
+            {"integration-name": "Sekoia.io", "tags": ["service"]},
+        ],
+        "hooks": [
+            {
+                "integration-name": "AWS IAM (OCSF inventory)",
+                "python-modules": ["airflow_provider_awsiam_ocsf.hooks.iam"],
+            },
+            {
+                "integration-name": "Sekoia.io",
+                "python-modules": ["airflow_provider_awsiam_ocsf.hooks.sekoia"],
+            },
+        ],
+        "operators": [
+            {
+                "integration-name": "AWS IAM (OCSF inventory)",
+                "python-modules": ["airflow_provider_awsiam_ocsf.operators.iam_inventory"],
+            },
+            {
+                "integration-name": "Sekoia.io",
+                "python-modules": ["airflow_provider_awsiam_ocsf.operators.sekoia"],
+            },
+        ],
+        "connection-types": [
+            {
+                "connection-type": "sekoia",
+                "hook-class-name": "airflow_provider_awsiam_ocsf.hooks.sekoia.SekoiaAssetHook",
+                "hook-name": "Sekoia.io asset connector",
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port", "login"],
+                    "relabeling": {"host": "Base URL", "password": "API key"},
+                    "placeholders": {"host": "https://api.sekoia.io"},
+                },
+                "conn-fields": {
+                    "connector_uuid": {
+                        "label": "Asset connector UUID",
+                        "description": "UUID of the asset connector created in Sekoia.io (Assets > Asset connectors).",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                },
+            }
+        ],
+        "extra-links": ["airflow_provider_awsiam_ocsf.links.aws_console.IamUsersConsoleLink"],
+    }

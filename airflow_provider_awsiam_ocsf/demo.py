@@ -1,0 +1,131 @@
+"""A small demo organisation on a loopback moto IAM server (``make demo``, the compose demo profile).
+
+    python -m airflow_provider_awsiam_ocsf.demo serve --host 127.0.0.1 --port 5000
+
+Needs the ``demo`` extra (moto). Every interesting case of the mapping appears at least once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import threading
+
+DEMO_ACCOUNT = "123456789012"
+STAR_POLICY = {"Version": "2012-10-17",
+               "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+READ_ONLY_NOTES = {"Version": "2012-10-17",
+                   "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}
+
+# group -> AWS managed policies attached
+GROUPS = {
+    "Admins": ["AdministratorAccess"],
+    "Developers": ["PowerUserAccess"],
+    "Auditors": ["SecurityAudit", "ReadOnlyAccess"],
+    "Support": ["AWSSupportAccess"],
+    "BreakGlass": [],  # gets an inline */* policy
+    "Finance": [],  # gets the customer-managed ReadOnlyAdminNotes policy: not admin
+}
+# user -> (groups, extra)
+USERS = {
+    "alice.admin": (["Admins"], {"mfa": "virtual"}),
+    "bob.dev": (["Developers"], {"mfa": "virtual"}),
+    "carol.dev": (["Developers", "Auditors"], {}),
+    "dave.ops": (["Developers", "Support", "Auditors"], {"mfa": "hardware"}),
+    "erin.audit": (["Auditors"], {}),
+    "frank.support": (["Support"], {}),
+    "grace.root-like": ([], {"attach": "AdministratorAccess", "mfa": "virtual"}),
+    "heidi.inline": ([], {"inline": STAR_POLICY}),
+    "ivan.breakglass": (["BreakGlass"], {"mfa": "hardware"}),
+    "judy.finance": (["Finance"], {}),
+    "ken.custom-admin": ([], {"customer_admin": True}),
+    "leo.ci-bot": ([], {}),
+    "mallory.contractor": (["Developers"], {}),
+    "nina.readonly": (["Auditors"], {"mfa": "virtual"}),
+    "oscar.noaccess": ([], {}),
+    "peggy.finance": (["Finance", "Support"], {}),
+    "quentin.dev": (["Developers"], {"mfa": "virtual"}),
+    "rupert.admin2": (["Admins", "Developers"], {}),
+    "sybil.svc-deploy": ([], {"attach": "PowerUserAccess"}),
+    "trent.security": (["Auditors", "BreakGlass"], {"mfa": "virtual"}),
+}
+
+
+def seed_demo_organisation(iam) -> None:
+    """Create the demo groups, policies and users through an IAM client (idempotence not needed)."""
+    aws_policy = "arn:aws:iam::aws:policy/{}".format
+    notes = iam.create_policy(PolicyName="ReadOnlyAdminNotes",
+                              PolicyDocument=json.dumps(READ_ONLY_NOTES))["Policy"]["Arn"]
+    custom_admin = iam.create_policy(PolicyName="PlatformFullControl",
+                                      PolicyDocument=json.dumps(STAR_POLICY))["Policy"]["Arn"]
+    for group, policies in GROUPS.items():
+        iam.create_group(GroupName=group)
+        for policy in policies:
+            iam.attach_group_policy(GroupName=group, PolicyArn=aws_policy(policy))
+    iam.put_group_policy(GroupName="BreakGlass", PolicyName="everything",
+                         PolicyDocument=json.dumps(STAR_POLICY))
+    iam.attach_group_policy(GroupName="Finance", PolicyArn=notes)
+    for n, (user, (groups, extra)) in enumerate(USERS.items()):
+        iam.create_user(UserName=user, Tags=[{"Key": "team", "Value": user.split(".")[-1]}])
+        for group in groups:
+            iam.add_user_to_group(GroupName=group, UserName=user)
+        if "attach" in extra:
+            iam.attach_user_policy(UserName=user, PolicyArn=aws_policy(extra["attach"]))
+        if "inline" in extra:
+            iam.put_user_policy(UserName=user, PolicyName="inline-star",
+                                PolicyDocument=json.dumps(extra["inline"]))
+        if extra.get("customer_admin"):
+            iam.attach_user_policy(UserName=user, PolicyArn=custom_admin)
+        if extra.get("mfa") == "virtual":
+            serial = iam.create_virtual_mfa_device(VirtualMFADeviceName=f"{user}-mfa")[
+                "VirtualMFADevice"]["SerialNumber"]
+            iam.enable_mfa_device(UserName=user, SerialNumber=serial,
+                                  AuthenticationCode1="123456", AuthenticationCode2="654321")
+        elif extra.get("mfa") == "hardware":
+            iam.enable_mfa_device(UserName=user, SerialNumber=f"GAHT{n:08d}",
+                                  AuthenticationCode1="123456", AuthenticationCode2="654321")
+
+
+def start_iam_server(host: str = "127.0.0.1", port: int = 0):
+    """A moto server (AWS managed policies loaded) on ``host``; returns (server, endpoint_url)."""
+    os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address=host, port=port)
+    server.start()
+    bound_host, bound_port = server.get_host_and_port()
+    return server, f"http://{bound_host}:{bound_port}"
+
+
+def iam_client(endpoint_url: str):
+    import boto3
+
+    return boto3.client("iam", endpoint_url=endpoint_url, region_name="us-east-1",
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="serve the seeded demo IAM until interrupted")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=5000)
+    args = parser.parse_args(argv)
+    server, endpoint = start_iam_server(args.host, args.port)
+    seed_demo_organisation(iam_client(endpoint.replace("0.0.0.0", "127.0.0.1")))
+    print(f"Demo IAM with {len(USERS)} users at {endpoint}", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    server.stop()
+
+
+if __name__ == "__main__":
+    main()
