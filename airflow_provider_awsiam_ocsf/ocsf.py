@@ -99,8 +99,11 @@ def to_ocsf_user_inventory(user: IamUser) -> UserInventoryEvent:
     type_name, type_id = _user_type(user.is_admin)
     groups = None
     if user.groups is not None:
+        # Sorted: IAM returns lists in no promised order, and re-runs must write identical bytes.
         groups = [
-            Group(name=g.name, uid=g.arn or None, privileges=g.policy_names) for g in user.groups
+            Group(name=g.name, uid=g.arn or None,
+                  privileges=None if g.policy_names is None else sorted(g.policy_names))
+            for g in sorted(user.groups, key=lambda g: g.name)
         ]
     return UserInventoryEvent(
         time=int(user.created.timestamp() * 1000),

@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from airflow.sdk import DAG, Asset, CronDataIntervalTimetable, Param, XComArg
 
 from airflow_provider_awsiam_ocsf.operators.iam_inventory import (
+    BATCH_LABEL_TEMPLATE,
     CommitCheckpointOperator,
     EnrichIamUsersOperator,
     IamUsersToOcsfOperator,
@@ -65,20 +66,25 @@ with DAG(
     )
     enriched = EnrichIamUsersOperator.partial(
         task_id="enrich_users",
+        map_index_template=BATCH_LABEL_TEMPLATE,
         aws_conn_id="{{ params.aws_conn_id }}",
         catalog=XComArg(listing, key="catalog"),
         # Bounds concurrent per-user IAM calls across workers (IAM throttles per account).
         max_active_tis_per_dag=4,
     ).expand(batch=listing.output)
-    events = IamUsersToOcsfOperator.partial(task_id="to_ocsf").expand(batch=enriched.output)
+    events = IamUsersToOcsfOperator.partial(
+        task_id="to_ocsf", map_index_template=BATCH_LABEL_TEMPLATE
+    ).expand(batch=enriched.output)
     files = WriteOcsfFilesOperator.partial(
         task_id="write_files",
+        map_index_template=BATCH_LABEL_TEMPLATE,
         sinks="{{ params.sinks }}",
         output_uri="{{ params.output_uri }}",
         outlets=[Asset(name="aws_iam_users_ocsf_files", uri="file:///aws_iam_users_ocsf/files")],
     ).expand(batch=events.output)
     sekoia = SekoiaPushOperator.partial(
         task_id="push_to_sekoia",
+        map_index_template=BATCH_LABEL_TEMPLATE,
         sinks="{{ params.sinks }}",
         sekoia_conn_id="{{ params.sekoia_conn_id }}",
         outlets=[Asset(name="aws_iam_users_ocsf_sekoia", uri="sekoia://asset-connector/aws_iam_users_ocsf")],

@@ -23,7 +23,7 @@ def run_sample_dag(conf: dict, logical_date: datetime | None = None):
     """One run of the sample DAG; returns (state, {task_id: [states]})."""
     kwargs = {"run_conf": conf}
     if logical_date is not None:
-        kwargs["logical_date"] = logical_date
+        kwargs.update(logical_date=logical_date, run_after=logical_date)
     dag_run = sample_dag().test(**kwargs)
     states: dict[str, list[str]] = {}
     for ti in dag_run.get_task_instances():
@@ -41,3 +41,9 @@ def checkpoint_value(aws_conn_id: str = "aws_default") -> str | None:
     from airflow.models.variable import Variable
 
     return Variable.get(f"{DAG_ID}__checkpoint__{aws_conn_id}", default_var=None)
+
+
+def delete_checkpoint(aws_conn_id: str = "aws_default") -> None:
+    from airflow.models.variable import Variable
+
+    Variable.delete(f"{DAG_ID}__checkpoint__{aws_conn_id}")

@@ -1,5 +1,8 @@
 """SekoiaAssetHook against a real loopback HTTP server playing Sekoia.io (SPEC §6).
 
+Fixtures ``sekoia_server`` and ``sekoia_conn_id`` come from ``tests/sekoia_server.py`` (registered
+in ``conftest.py``); ``ocsf_validator`` from ``conftest.py``.
+
 The hook logs through Airflow 3's structlog, which pytest's ``caplog`` does not see, so log
 assertions use ``structlog.testing.capture_logs`` (fixture ``logs``); ``caplog`` is still checked
 for the key, since requests/urllib3 log through the standard library.
@@ -12,22 +15,18 @@ import logging
 import time
 import uuid
 
-import jsonschema
 import pytest
 import structlog.testing
-from ocsf_json_schema import OcsfJsonSchemaEmbedded, get_ocsf_schema
 from sekoia_automation_models.ocsf.user import UserOCSFModel
 
 from airflow.sdk._shared.secrets_masker import redact
 from airflow_provider_awsiam_ocsf.hooks.sekoia import SekoiaApiError, SekoiaAssetHook
-from tests.sekoia_server import (  # noqa: F401  (fixtures are used by name)
+from tests.sekoia_server import (
     SEKOIA_TEST_CONN_ID,
     FakeSekoia,
     Reply,
     sample_event,
-    sekoia_conn_id,
     sekoia_connection_json,
-    sekoia_server,
 )
 
 FAST = {"timeout": 2.0, "backoff_base": 0.01, "max_retry_after": 0.3, "poll_timeout": 2.0}
@@ -52,14 +51,6 @@ def logs():
 
 def messages(logs: list[dict], level: str | None = None) -> list[str]:
     return [e["event"] for e in logs if level is None or e["log_level"] == level]
-
-
-@pytest.fixture(scope="module")
-def user_inventory_validator() -> jsonschema.Draft202012Validator:
-    schema = OcsfJsonSchemaEmbedded(get_ocsf_schema(version="1.6.0")).get_class_schema(
-        class_name="user_inventory", profiles=[]
-    )
-    return jsonschema.Draft202012Validator(schema)
 
 
 # --- the request ----------------------------------------------------------------------------
@@ -138,7 +129,7 @@ def test_pushed_items_validate_with_sekoias_user_ocsf_model(
 
 
 def test_pushed_items_validate_against_ocsf_1_6_0_user_inventory_once_time_is_back_in_ms(
-    sekoia_server: FakeSekoia, sekoia_conn_id: str, user_inventory_validator
+    sekoia_server: FakeSekoia, sekoia_conn_id: str, ocsf_validator
 ):
     # Deliberate deviation: Sekoia takes `time` in seconds (float) while OCSF's timestamp_t is
     # integer milliseconds, so the schema check runs on the item with its time converted back.
@@ -146,7 +137,7 @@ def test_pushed_items_validate_against_ocsf_1_6_0_user_inventory_once_time_is_ba
 
     for item in sekoia_server.pushes[0].body["items"]:
         as_ocsf = {**item, "time": round(item["time"] * 1000)}
-        user_inventory_validator.validate(as_ocsf)
+        ocsf_validator(as_ocsf)
 
 
 def test_server_rejects_item_that_sekoias_model_refuses(

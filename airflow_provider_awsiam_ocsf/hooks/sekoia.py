@@ -170,8 +170,8 @@ class SekoiaAssetHook(BaseHook):
         Check the base URL and API key without side effects.
 
         Reads the task with the nil UUID: a 404 (no such task) or a 2xx proves the key was accepted,
-        and nothing is written. The connector uuid is checked for presence only; Sekoia has no
-        read-only call on the push endpoint, and pushing to it would start an import.
+        and nothing is written. The connector uuid is checked for presence only: no read-only call
+        on the push endpoint is documented, and a push (even empty) would start an import.
         """
         try:
             url = self.task_url(NIL_UUID)

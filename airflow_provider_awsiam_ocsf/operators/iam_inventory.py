@@ -134,11 +134,14 @@ class ListIamUsersOperator(BaseOperator):
         return batches
 
 
+# Give it to ``.partial(map_index_template=...)`` so mapped instances are named by their batch.
+BATCH_LABEL_TEMPLATE = "{{ batch_label }}"
+
+
 class _BatchOperator(BaseOperator):
     """Works on one batch of a mapped run; labels its task instance with the batch."""
 
     def label(self, context: Any, batch: dict) -> None:
-        # Rendered into the mapped instance's name through map_index_template="{{ batch_label }}".
         context["batch_label"] = batch["label"]
 
 
@@ -149,7 +152,6 @@ class EnrichIamUsersOperator(_BatchOperator):
     ui_color = "#ffd8a8"
 
     def __init__(self, *, batch: Any, catalog: Any, aws_conn_id: str = "aws_default", **kwargs: Any):
-        kwargs.setdefault("map_index_template", "{{ batch_label }}")
         super().__init__(**kwargs)
         self.aws_conn_id = aws_conn_id
         self.batch = batch
@@ -184,7 +186,6 @@ class IamUsersToOcsfOperator(_BatchOperator):
     ui_color = "#d0ebff"
 
     def __init__(self, *, batch: Any, **kwargs: Any):
-        kwargs.setdefault("map_index_template", "{{ batch_label }}")
         super().__init__(**kwargs)
         self.batch = batch
 
@@ -201,7 +202,6 @@ class SinkOperator(_BatchOperator):
     sink_name: str = ""
 
     def __init__(self, *, batch: Any, sinks: Any = None, **kwargs: Any):
-        kwargs.setdefault("map_index_template", "{{ batch_label }}")
         super().__init__(**kwargs)
         self.batch = batch
         self.sinks = sinks

@@ -1,0 +1,42 @@
+"""IAM worlds for tests, built through moto's real HTTP API, and a restricted reader.
+
+``restricted_reader`` creates a user whose policy denies some actions, then turns on moto's
+permission enforcement (``/moto-api/reset-auth``): calls made with its keys are really refused.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+
+import requests
+
+from tests.conftest import aws_connection_uri
+
+
+@contextmanager
+def restricted_reader(iam, endpoint: str, monkeypatch, denied: list[str],
+                      conn_id: str = "aws_restricted"):
+    """An ``aws`` connection ``conn_id`` whose keys may do ``iam:*`` except ``denied`` actions."""
+    iam.create_user(UserName="ocsf-reader")
+    statements = [{"Effect": "Allow", "Action": "iam:*", "Resource": "*"}]
+    if denied:
+        statements.append({"Effect": "Deny", "Action": denied, "Resource": "*"})
+    iam.put_user_policy(UserName="ocsf-reader", PolicyName="reader",
+                        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": statements}))
+    key = iam.create_access_key(UserName="ocsf-reader")["AccessKey"]
+    conn = json.loads(aws_connection_uri(endpoint))
+    conn.update(login=key["AccessKeyId"], password=key["SecretAccessKey"])
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
+    requests.post(f"{endpoint}/moto-api/reset-auth", data=b"0", timeout=10).raise_for_status()
+    try:
+        yield conn_id
+    finally:
+        requests.post(f"{endpoint}/moto-api/reset-auth", data=b"inf", timeout=10).raise_for_status()
+
+
+def add_users(iam, names, groups=()):
+    for name in names:
+        iam.create_user(UserName=name)
+        for group in groups:
+            iam.add_user_to_group(GroupName=group, UserName=name)

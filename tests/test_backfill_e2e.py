@@ -1,0 +1,147 @@
+"""Backfill end to end: ``airflow backfill create`` on a real scheduler + api-server (SQLite,
+LocalExecutor) against moto's IAM server over HTTP.
+
+Users are created across three days at chosen instants; a backfill of four hourly intervals
+(2026-03-01T23:00 → 2026-03-02T03:00, the last one empty) must write each interval's users, and
+only them, to ``interval=<start>_<end>``, never create the checkpoint Variable, and a reprocessing
+backfill must rewrite byte-identical files.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from tests.airflow_stack import DAG_ID, airflow_stack, reset_moto, utc  # noqa: F401
+
+pytestmark = pytest.mark.e2e
+
+ACCOUNT = "123456789012"
+CHECKPOINT = f"{DAG_ID}__checkpoint__aws_default"
+FROM, TO = utc(2026, 3, 1, 23), utc(2026, 3, 2, 2)  # logical dates = interval starts, inclusive
+
+# user -> CreateDate
+CREATED = {
+    "day1.morning": utc(2026, 3, 1, 9, 15),  # before the backfill
+    "day1.before": utc(2026, 3, 1, 22, 59, 59, 999000),  # just before
+    "day1.on-the-hour": utc(2026, 3, 1, 23),  # interval starts are inclusive
+    "day1.night": utc(2026, 3, 1, 23, 42, 10),
+    "day2.midnight": utc(2026, 3, 2, 0),  # interval ends are exclusive
+    "day2.small-hours": utc(2026, 3, 2, 0, 59, 59, 999000),
+    "day2.one-thirty": utc(2026, 3, 2, 1, 30),
+    "day2.three": utc(2026, 3, 2, 3),  # the end of the last (empty) interval: after
+    "day3.morning": utc(2026, 3, 3, 8, 5),
+}
+INTERVALS = [(FROM + timedelta(hours=h), FROM + timedelta(hours=h + 1)) for h in range(4)]
+
+
+def folder(start: datetime, end: datetime) -> str:
+    fmt = "%Y%m%dT%H%M%SZ"
+    return f"interval={start.strftime(fmt)}_{end.strftime(fmt)}"
+
+
+EXPECTED = {
+    folder(*INTERVALS[0]): {"day1.on-the-hour", "day1.night"},
+    folder(*INTERVALS[1]): {"day2.midnight", "day2.small-hours"},
+    folder(*INTERVALS[2]): {"day2.one-thirty"},
+    # INTERVALS[3] holds nobody: no folder at all
+}
+
+
+@pytest.fixture(scope="module")
+def seeded_users(airflow_stack, iam_endpoint):  # noqa: F811
+    """The users of CREATED on an emptied moto, their CreateDate set in moto's backend."""
+    from moto.iam.models import iam_backends
+
+    from airflow_provider_awsiam_ocsf.demo import iam_client
+
+    reset_moto(iam_endpoint)
+    iam = iam_client(iam_endpoint)
+    iam.create_group(GroupName="Backfilled")
+    for name in CREATED:
+        iam.create_user(UserName=name)
+        iam.add_user_to_group(GroupName="Backfilled", UserName=name)
+    users = iam_backends[ACCOUNT]["aws"].users
+    for name, created in CREATED.items():
+        users[name].create_date = created.replace(tzinfo=None)  # moto keeps naive UTC
+    listed = {u["UserName"]: u["CreateDate"] for u in iam.list_users()["Users"]}
+    assert listed == CREATED, "moto did not take the chosen CreateDates"
+    return CREATED
+
+
+def snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
+    """Every file below root (hidden temporaries included): relative path -> (bytes, mtime_ns)."""
+    return {str(p.relative_to(root)): (p.read_bytes(), p.stat().st_mtime_ns)
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def run_backfill(stack, output_dir: Path, *extra: str) -> None:
+    stack.cli("backfill", "create", "--dag-id", DAG_ID,
+              "--from-date", FROM.isoformat(), "--to-date", TO.isoformat(),
+              "--dag-run-conf", json.dumps({"output_uri": f"file://{output_dir}",
+                                            "settle_seconds": 0}),
+              *extra)
+
+
+def wait_for_backfill(stack, started: datetime) -> list[dict]:
+    """The four backfill runs of INTERVALS, finished with success after ``started``."""
+    starts = {start for start, _ in INTERVALS}
+
+    def ours(run: dict) -> bool:
+        return (run["run_type"] == "backfill"
+                and datetime.fromisoformat(run["logical_date"]) in starts
+                and run["end_date"] is not None
+                and datetime.fromisoformat(run["end_date"]) > started)
+
+    runs = stack.wait_for_dag_runs(ours, count=len(INTERVALS), timeout=150)
+    assert {(datetime.fromisoformat(r["data_interval_start"]),
+             datetime.fromisoformat(r["data_interval_end"])) for r in runs} == set(INTERVALS)
+    return runs
+
+
+def test_backfill_writes_each_interval_and_reprocessing_is_identical(
+        airflow_stack, seeded_users, tmp_path, ocsf_validator):  # noqa: F811
+    stack = airflow_stack
+    output = tmp_path / "out"
+
+    started = datetime.now(timezone.utc)
+    run_backfill(stack, output)
+    runs = wait_for_backfill(stack, started)
+    assert all(r["conf"]["output_uri"] == f"file://{output}" for r in runs)
+
+    # Each interval's folder holds exactly its users; the empty interval wrote nothing.
+    folders = {p.name for p in output.iterdir()}
+    assert folders == set(EXPECTED), folders
+    for name, users in EXPECTED.items():
+        files = sorted((output / name).iterdir())
+        assert [f.name for f in files] == ["part-00000.ndjson"], files
+        events = [json.loads(line) for line in files[0].read_text().splitlines()]
+        assert {e["user"]["name"] for e in events} == users
+        assert len(events) == len(users)
+        for event in events:
+            ocsf_validator(event)
+            created = seeded_users[event["user"]["name"]]
+            assert event["time"] == int(created.timestamp() * 1000)
+            assert [g["name"] for g in event["user"]["groups"]] == ["Backfilled"]
+
+    # Backfills never read nor create the checkpoint.
+    response = stack.api("GET", f"/variables/{CHECKPOINT}")
+    assert response.status_code == 404, response.text
+    variables = stack.api("GET", "/variables", params={"limit": 100}).json()["variables"]
+    assert not [v["key"] for v in variables if "__checkpoint__" in v["key"]]
+
+    # Reprocessing the completed runs rewrites the same bytes (files replaced, not appended).
+    first = snapshot(output)
+    stack.wait_for_backfill_completed(stack.latest_backfill()["id"])
+    started = datetime.now(timezone.utc)
+    run_backfill(stack, output, "--reprocess-behavior", "completed")
+    wait_for_backfill(stack, started)
+    second = snapshot(output)
+    assert sorted(second) == sorted(first)
+    for path, (data, mtime) in first.items():
+        assert second[path][0] == data, f"{path} changed on reprocessing"
+        assert second[path][1] != mtime, f"{path} was not rewritten by the reprocessing backfill"
+    assert stack.api("GET", f"/variables/{CHECKPOINT}").status_code == 404

@@ -1,0 +1,128 @@
+"""The sample DAG end to end: real Airflow (dag.test on SQLite) against moto's IAM server."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from airflow_provider_awsiam_ocsf.demo import USERS, seed_demo_organisation
+from tests.dag_runs import (
+    DAG_ID,
+    checkpoint_value,
+    delete_checkpoint,
+    read_events,
+    run_sample_dag,
+    sample_dag,
+)
+from tests.iam_world import add_users
+
+
+@pytest.fixture
+def fresh(iam, airflow_home, tmp_path):
+    """An emptied IAM, no checkpoint, and an output folder; yields the run conf to use."""
+    delete_checkpoint()
+    yield {"batch_size": 10, "output_uri": f"file://{tmp_path}/out", "settle_seconds": 0}
+    delete_checkpoint()
+
+
+def names(events) -> set[str]:
+    return {e["user"]["name"] for e in events}
+
+
+def test_dag_has_the_documented_id_params_and_real_data_intervals(airflow_home):
+    dag = sample_dag()
+    assert dag.dag_id == DAG_ID
+    assert set(dag.params) >= {"aws_conn_id", "strategy", "mode", "batch_size", "sinks",
+                               "output_uri", "sekoia_conn_id"}
+    assert dag.params["sinks"] == ["file"] and dag.params["strategy"] == "auto"
+    assert type(dag.timetable).__name__ == "CronDataIntervalTimetable"
+    assert dag.catchup is False and dag.max_active_runs == 1
+
+
+@pytest.mark.parametrize("conf", [{"strategy": "fast"}, {"batch_size": 0}, {"sinks": ["email"]},
+                                  {"mode": "everything"}, {"output_uri": "/no/scheme"}])
+def test_bad_params_are_refused_before_any_task_runs(fresh, conf):
+    from airflow.sdk.exceptions import ParamValidationError
+
+    with pytest.raises(ParamValidationError):
+        run_sample_dag({**fresh, **conf})
+    assert checkpoint_value() is None
+
+
+def test_full_run_in_batches_writes_schema_valid_events_and_sets_the_checkpoint(
+        iam, fresh, tmp_path, ocsf_validator):
+    seed_demo_organisation(iam)
+    before = datetime.now(timezone.utc)
+    state, tasks = run_sample_dag(fresh)
+    assert state == "success"
+    assert tasks["enrich_users"] == ["success", "success"]  # 20 users, batches of 10
+    events = read_events(tmp_path / "out")
+    assert len(events) == len(USERS) and names(events) == set(USERS)
+    for e in events:
+        ocsf_validator(e)
+    files = sorted(p.name for p in (tmp_path / "out").rglob("*.ndjson"))
+    assert files == ["part-00000.ndjson", "part-00001.ndjson"]
+    assert datetime.fromisoformat(checkpoint_value()) >= before
+
+
+def test_mapped_instances_are_labelled_by_batch(iam, fresh):
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+
+    add_users(iam, [f"user{i:02d}" for i in range(15)])
+    state, _ = run_sample_dag(fresh)
+    assert state == "success"
+    with create_session() as session:
+        labels = {ti.rendered_map_index for ti in session.query(TaskInstance).filter_by(
+            dag_id=DAG_ID, task_id="enrich_users").order_by(TaskInstance.start_date.desc()).limit(2)}
+    assert labels == {"users 1–10", "users 11–15"}
+
+
+def test_second_run_emits_exactly_the_users_created_since(iam, fresh, tmp_path):
+    seed_demo_organisation(iam)
+    assert run_sample_dag(fresh)[0] == "success"
+    first = read_events(tmp_path / "out")
+    add_users(iam, ["zoe.new", "yann.new"])
+    out2 = f"file://{tmp_path}/second"
+    assert run_sample_dag({**fresh, "output_uri": out2})[0] == "success"
+    assert names(read_events(tmp_path / "second")) == {"zoe.new", "yann.new"}
+    assert len(first) == len(USERS)
+
+
+def test_failed_write_keeps_the_checkpoint_and_the_next_run_delivers(iam, fresh, tmp_path):
+    add_users(iam, ["first.user"])
+    assert run_sample_dag(fresh)[0] == "success"
+    checkpoint = checkpoint_value()
+    add_users(iam, ["second.user", "third.user"])
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    state, tasks = run_sample_dag({**fresh, "output_uri": f"file://{blocker}/out"})
+    assert state == "failed"
+    assert "failed" in tasks["write_files"]
+    assert tasks["commit_checkpoint"] == ["upstream_failed"]
+    assert checkpoint_value() == checkpoint
+    assert run_sample_dag({**fresh, "output_uri": f"file://{tmp_path}/retry"})[0] == "success"
+    assert names(read_events(tmp_path / "retry")) == {"second.user", "third.user"}
+
+
+def test_corrupt_checkpoint_fails_the_run_naming_the_variable(iam, fresh, monkeypatch, capfd):
+    add_users(iam, ["someone"])
+    monkeypatch.setenv(f"AIRFLOW_VAR_{DAG_ID.upper()}__CHECKPOINT__AWS_DEFAULT", "last tuesday")
+    state, tasks = run_sample_dag(fresh)
+    assert state == "failed" and tasks["list_users"] == ["failed"]
+    output = capfd.readouterr()
+    assert f"{DAG_ID}__checkpoint__aws_default" in output.out + output.err
+    assert "airflow variables delete" in output.out + output.err
+
+
+def test_rerunning_the_same_run_replaces_its_files(iam, fresh, tmp_path):
+    seed_demo_organisation(iam)
+    logical_date = datetime(2026, 11, 1, 12, tzinfo=timezone.utc)
+    conf = {**fresh, "mode": "full"}
+    assert run_sample_dag(conf, logical_date=logical_date)[0] == "success"
+    first = {p: p.read_bytes() for p in (tmp_path / "out").rglob("*.ndjson")}
+    assert run_sample_dag(conf, logical_date=logical_date)[0] == "success"
+    second = {p: p.read_bytes() for p in (tmp_path / "out").rglob("*.ndjson")}
+    assert second == first
+    assert len(read_events(tmp_path / "out")) == len(USERS)
