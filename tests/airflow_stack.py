@@ -3,7 +3,8 @@ execution API) on 127.0.0.1, over a SQLite metadata DB in a temporary AIRFLOW_HO
 
 The stack's environment is built explicitly (it does not inherit the conftest's AIRFLOW_HOME nor any
 ``AIRFLOW*``/``AWS*`` variable of the calling shell). The DAGs come from ``dags/``, serialized once
-with ``airflow dags reserialize`` (no dag-processor: the DAG file does not change during a test).
+with ``airflow dags reserialize`` (no dag-processor: the DAG file does not change during a test)
+and unpaused through the REST API.
 The scheduler creates no scheduled runs (``use_job_schedule=False``): only backfills and triggered
 runs execute, so a test knows every run there is. LocalExecutor works on SQLite in Airflow 3 (tasks
 reach the DB through the execution API only; SequentialExecutor is gone).
@@ -282,10 +283,10 @@ def wait_for_port(port: int, timeout: float, proc: subprocess.Popen | None = Non
 
 def start_stack(home: Path, connections: dict[str, str], dags: Iterable[str] = (DAG_ID,),
                 timeout: float = 90) -> AirflowStack:
-    """Migrate the DB, serialize and unpause the DAGs, start api-server and scheduler.
+    """Migrate the DB, start api-server and scheduler, serialize and unpause the DAGs.
 
-    Returns once the REST API answers with a token and the scheduler heartbeats. On any failure
-    the processes already started are stopped before the error propagates.
+    Returns once the REST API hands out a token, the scheduler heartbeats and the DAGs are
+    unpaused. On any failure the processes already started are stopped before the error propagates.
     """
     home.mkdir(parents=True, exist_ok=True)
     password = secrets.token_urlsafe(12)
@@ -296,18 +297,21 @@ def start_stack(home: Path, connections: dict[str, str], dags: Iterable[str] = (
                          env=airflow_env(home, port, connections, password_file))
     try:
         stack.cli("db", "migrate")
-        stack.cli("dags", "reserialize")
-        for dag_id in dags:
-            stack.cli("dags", "unpause", dag_id)
         stack.start("api-server", "api-server", "--host", "127.0.0.1", "--port", str(port),
                     "--workers", "1")
-        stack.start("scheduler", "scheduler")
+        # No log server (it would listen on every interface at a fixed port): the api-server
+        # reads the task logs from this AIRFLOW_HOME directly.
+        stack.start("scheduler", "scheduler", "--skip-serve-logs")
+        stack.cli("dags", "reserialize")  # while the servers start up
         try:
             wait_for_port(port, timeout, stack.processes["api-server"])
         except AssertionError as error:
             raise AssertionError(f"{error}\n{stack.diagnostics()}") from None
         stack.wait_until("the REST API to hand out a token", lambda: stack.token(refresh=True),
                          timeout)
+        for dag_id in dags:
+            response = stack.api("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
+            assert response.status_code == 200, f"unpausing {dag_id}: {response.text}"
 
         def scheduler_healthy() -> bool:
             health = requests.get(f"{stack.base_url}/api/v2/monitor/health", timeout=5).json()

@@ -22,6 +22,11 @@ _UNFINISHED_TASK_STATES = frozenset(
     {"PENDING", "QUEUED", "STARTED", "RUNNING", "IN_PROGRESS", "RETRY"}
 )
 _MAX_BODY_IN_ERROR = 500
+# Tunable per call or through the connection's extra (same names).
+TUNING_DEFAULTS: dict[str, float] = {
+    "batch_limit": 100, "timeout": 30.0, "max_retries": 5, "backoff_base": 1.0,
+    "max_retry_after": 60.0, "poll_timeout": 30.0,
+}
 
 
 class SekoiaApiError(AirflowException):
@@ -40,7 +45,8 @@ class SekoiaAssetHook(BaseHook):
     Client for the Sekoia.io asset connector API.
 
     Connection (type ``sekoia``): host = base URL (default ``https://api.sekoia.io``, scheme
-    optional), password = API key, extra ``connector_uuid``.
+    optional), password = API key, extra ``connector_uuid``. The tuning parameters below may
+    also be set in the extra under the same names; an argument given here wins.
 
     :param sekoia_conn_id: Airflow connection id.
     :param batch_limit: maximum number of items per POST.
@@ -61,27 +67,48 @@ class SekoiaAssetHook(BaseHook):
         self,
         sekoia_conn_id: str = default_conn_name,
         *,
-        batch_limit: int = 100,
-        timeout: float = 30,
-        max_retries: int = 5,
-        backoff_base: float = 1.0,
-        max_retry_after: float = 60,
+        batch_limit: int | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        backoff_base: float | None = None,
+        max_retry_after: float | None = None,
         poll_task: bool = True,
-        poll_timeout: float = 30,
+        poll_timeout: float | None = None,
     ) -> None:
         super().__init__()
-        if batch_limit < 1:
-            raise ValueError(f"batch_limit must be >= 1, got {batch_limit}")
-        if max_retries < 0:
-            raise ValueError(f"max_retries must be >= 0, got {max_retries}")
         self.sekoia_conn_id = sekoia_conn_id
-        self.batch_limit = batch_limit
-        self.timeout = timeout
-        self.max_retries = max_retries
-        self.backoff_base = backoff_base
-        self.max_retry_after = max_retry_after
         self.poll_task = poll_task
-        self.poll_timeout = poll_timeout
+        self._overrides = {
+            name: value
+            for name, value in {
+                "batch_limit": batch_limit, "timeout": timeout, "max_retries": max_retries,
+                "backoff_base": backoff_base, "max_retry_after": max_retry_after,
+                "poll_timeout": poll_timeout,
+            }.items()
+            if value is not None
+        }
+
+    @cached_property
+    def _tuning(self) -> dict[str, float]:
+        """Built-in defaults, overridden by the connection's extra, overridden by arguments."""
+        extra = self.get_connection(self.sekoia_conn_id).extra_dejson
+        tuning = {
+            name: type(default)(extra.get(name, default))
+            for name, default in TUNING_DEFAULTS.items()
+        }
+        tuning.update(self._overrides)
+        if tuning["batch_limit"] < 1:
+            raise ValueError(f"batch_limit must be >= 1, got {tuning['batch_limit']}")
+        if tuning["max_retries"] < 0:
+            raise ValueError(f"max_retries must be >= 0, got {tuning['max_retries']}")
+        return tuning
+
+    batch_limit = property(lambda self: int(self._tuning["batch_limit"]))
+    timeout = property(lambda self: self._tuning["timeout"])
+    max_retries = property(lambda self: int(self._tuning["max_retries"]))
+    backoff_base = property(lambda self: self._tuning["backoff_base"])
+    max_retry_after = property(lambda self: self._tuning["max_retry_after"])
+    poll_timeout = property(lambda self: self._tuning["poll_timeout"])
 
     @cached_property
     def _settings(self) -> _Settings:

@@ -10,13 +10,17 @@ from airflow_provider_awsiam_ocsf.operators.iam_inventory import SinkOperator
 
 
 class SekoiaPushOperator(SinkOperator):
-    """Pushes a batch of OCSF events to Sekoia.io, at most ``items_per_request`` per request."""
+    """Pushes a batch of OCSF events to Sekoia.io.
+
+    ``items_per_request`` (default: the connection extra's ``batch_limit``, else 100) bounds each
+    POST. Retries and timeouts are the hook's, tunable in the connection extra.
+    """
 
     sink_name = "sekoia"
     template_fields: Sequence[str] = ("batch", "sinks", "sekoia_conn_id")
     ui_color = "#c5f6fa"
 
-    def __init__(self, *, sekoia_conn_id: str = "sekoia_default", items_per_request: int = 100,
+    def __init__(self, *, sekoia_conn_id: str = "sekoia_default", items_per_request: int | None = None,
                  **kwargs: Any):
         super().__init__(**kwargs)
         self.sekoia_conn_id = sekoia_conn_id

@@ -1,0 +1,29 @@
+# Every target creates the virtualenv from the pinned versions (constraints.txt) first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat constraints.txt setup.cfg | cksum | cut -d' ' -f1)
+
+.PHONY: venv demo test bench airflow clean
+
+$(STAMP): constraints.txt setup.cfg pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
+	rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: venv
+	$(BIN)/python scripts/demo.py
+
+test: venv
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: venv
+	$(BIN)/python benchmarks/bench.py
+
+airflow: venv
+	$(BIN)/python scripts/standalone.py
+
+clean:
+	rm -rf .demo .airflow test-artifacts .pytest_cache

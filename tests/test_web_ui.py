@@ -1,0 +1,123 @@
+"""The web UI shows a finished run of the sample DAG: headless Chromium driven by Selenium logs into
+the api-server (SimpleAuthManager's login page) and opens the mapped ``enrich_users`` instances of a
+run over the demo organisation (20 users, batches of 10), labelled by batch and successful.
+
+Needs Debian's ``chromium`` and ``chromium-driver`` (``/usr/bin/chromium``, ``/usr/bin/chromedriver``)
+and the ``selenium`` package. Screenshots go to ``test-artifacts/`` (gitignored).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+from tests.airflow_stack import ADMIN_USER, DAG_ID, airflow_stack, demo_dag_run  # noqa: F401
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+ARTIFACTS = REPO / "test-artifacts"
+LABELS = ("users 1–10", "users 11–20")  # en dash, as batch_label() writes it
+CHROMIUM_FLAGS = (
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-dev-shm-usage", "--window-size=1600,1000", "--lang=en-US",
+)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    if not CHROMIUM.exists() or not CHROMEDRIVER.exists():
+        pytest.skip(f"{CHROMIUM} or {CHROMEDRIVER} missing: apt-get install -y chromium chromium-driver")
+    webdriver = pytest.importorskip("selenium.webdriver", reason="pip install selenium")
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
+    # An explicit driver and browser: Selenium Manager (which would download them) never runs.
+    service = webdriver.ChromeService(executable_path=str(CHROMEDRIVER),
+                                      log_output=str(tmp_path_factory.mktemp("chromedriver") / "log"))
+    driver = webdriver.Chrome(options=options, service=service)
+    driver.set_page_load_timeout(60)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def screenshot(driver, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / name
+    assert driver.save_screenshot(str(path)), f"could not save {path}"
+    return path
+
+
+def log_in(driver, stack, next_path: str) -> None:
+    """Through SimpleAuthManager's own login form, then on to ``next_path``."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(f"{stack.base_url}{next_path}")
+    wait = WebDriverWait(driver, 30)
+    # The UI sends an anonymous visitor to the auth manager's login page.
+    username = wait.until(ec.visibility_of_element_located((By.NAME, "username")))
+    assert "/auth/login" in driver.current_url, driver.current_url
+    username.send_keys(ADMIN_USER)
+    driver.find_element(By.NAME, "password").send_keys(stack.password)
+    wait.until(ec.element_to_be_clickable((By.XPATH, "//button[@type='submit']"))).click()
+    wait.until(lambda d: "/auth/login" not in d.current_url)
+
+
+def test_mapped_enrichment_batches_are_labelled_and_successful(browser, airflow_stack,  # noqa: F811
+                                                               demo_dag_run):  # noqa: F811
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    stack, run = airflow_stack, demo_dag_run
+    assert run.run["state"] == "success"
+    mapped = f"/dags/{DAG_ID}/runs/{quote(run.run_id, safe='')}/tasks/enrich_users/mapped"
+    log_in(browser, stack, mapped)
+    assert browser.current_url.endswith(mapped), browser.current_url
+
+    def rows(driver) -> dict[str, str] | None:
+        """Text of the table row of each batch label, once every label has its row."""
+        found = {}
+        for label in LABELS:
+            cells = driver.find_elements(By.XPATH, f"//tr[.//*[normalize-space(text())='{label}']]")
+            if not cells:
+                return None
+            found[label] = cells[0].text
+        return found
+
+    try:
+        found = WebDriverWait(browser, 45, poll_frequency=0.5).until(rows)
+    except TimeoutException:
+        shot = screenshot(browser, "web_ui_enrich_users_mapped_FAILED.png")
+        raise AssertionError(f"batch labels {LABELS} not shown at {browser.current_url} "
+                             f"(screenshot {shot})\n{browser.find_element(By.TAG_NAME, 'body').text}")
+    shot = screenshot(browser, "web_ui_enrich_users_mapped.png")
+    for label, text in found.items():
+        assert "success" in text.lower(), f"{label}: no success state in row {text!r} ({shot})"
+    # Exactly the two batches: no third mapped instance.
+    assert len(browser.find_elements(By.XPATH, "//tbody/tr")) == len(LABELS), shot
+
+    # The run's page (grid + details) shows the finished run as a whole.
+    browser.get(f"{stack.base_url}/dags/{DAG_ID}/runs/{quote(run.run_id, safe='')}")
+    WebDriverWait(browser, 30).until(
+        lambda d: run.run_id in d.find_element(By.TAG_NAME, "body").text
+        and "success" in d.find_element(By.TAG_NAME, "body").text.lower())
+    screenshot(browser, "web_ui_run.png")
+
+
+def test_demo_run_wrote_two_batches(demo_dag_run):  # noqa: F811
+    """The run the browser looks at is the one we think: 20 events in two files."""
+    files = sorted(demo_dag_run.output_dir.rglob("*.ndjson"))
+    assert [f.name for f in files] == ["part-00000.ndjson", "part-00001.ndjson"]
+    assert [len(f.read_text().splitlines()) for f in files] == [10, 10]
