@@ -22,6 +22,10 @@ from airflow_provider_awsiam_ocsf.operators.iam_inventory import (
 from airflow_provider_awsiam_ocsf.operators.sekoia import SekoiaPushOperator
 
 DAG_ID = "aws_iam_users_ocsf"
+# Emitted by each successful sink task: schedule downstream DAGs on fresh inventory with them.
+FILES_ASSET = Asset(name="aws_iam_users_ocsf_files", uri="ocsf-inventory://aws_iam_users_ocsf/file")
+SEKOIA_ASSET = Asset(name="aws_iam_users_ocsf_sekoia",
+                     uri="ocsf-inventory://aws_iam_users_ocsf/sekoia")
 
 with DAG(
     dag_id=DAG_ID,
@@ -80,14 +84,14 @@ with DAG(
         map_index_template=BATCH_LABEL_TEMPLATE,
         sinks="{{ params.sinks }}",
         output_uri="{{ params.output_uri }}",
-        outlets=[Asset(name="aws_iam_users_ocsf_files", uri="file:///aws_iam_users_ocsf/files")],
+        outlets=[FILES_ASSET],
     ).expand(batch=events.output)
     sekoia = SekoiaPushOperator.partial(
         task_id="push_to_sekoia",
         map_index_template=BATCH_LABEL_TEMPLATE,
         sinks="{{ params.sinks }}",
         sekoia_conn_id="{{ params.sekoia_conn_id }}",
-        outlets=[Asset(name="aws_iam_users_ocsf_sekoia", uri="sekoia://asset-connector/aws_iam_users_ocsf")],
+        outlets=[SEKOIA_ASSET],
     ).expand(batch=events.output)
     CommitCheckpointOperator(
         task_id="commit_checkpoint",
