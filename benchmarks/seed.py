@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 ACCOUNT_ID = "123456789012"  # moto's default account, used for requests signed with "testing" keys
 REGION = "us-east-1"
@@ -108,6 +108,7 @@ class Organisation:
         b.put_group_policy("BreakGlass", "everything", json.dumps(STAR))
 
     def grow_to(self, total: int) -> Population:
+        """Add users up to ``total``; returns what has been seeded so far."""
         b, rng, pop = self.backend, self.rng, self.population
         for n in range(pop.users, total):
             name = f"user{n:05d}"
@@ -152,4 +153,4 @@ class Organisation:
             group_admin = any(g in ADMIN_GROUPS for g in groups)
             pop.expected_admins += own_admin or group_admin
             pop.admins_seen_by_page += "Admins" in groups
-        return pop
+        return replace(pop, groups_per_user=dict(pop.groups_per_user))  # a snapshot

@@ -98,10 +98,10 @@ def airflow_env(home: Path, port: int, connections: dict[str, str], password_fil
 class AirflowStack:
     home: Path
     port: int
-    env: dict
-    password: str
+    env: dict = field(repr=False)
+    password: str = field(repr=False)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
-    _token: str | None = None
+    _token: str | None = field(default=None, repr=False)
 
     @property
     def base_url(self) -> str:
@@ -247,6 +247,11 @@ class AirflowStack:
             return backfill if backfill.get("completed_at") else None
 
         return self.wait_until(f"backfill {backfill_id} to be marked completed", completed, timeout)
+
+    def variables(self) -> dict[str, str]:
+        response = self.api("GET", "/variables", params={"limit": 100})
+        response.raise_for_status()
+        return {v["key"]: v["value"] for v in response.json()["variables"]}
 
     def latest_backfill(self, dag_id: str = DAG_ID) -> dict:
         response = self.api("GET", "/backfills", params={"dag_id": dag_id, "limit": 100})

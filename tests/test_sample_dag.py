@@ -126,3 +126,44 @@ def test_rerunning_the_same_run_replaces_its_files(iam, fresh, tmp_path):
     second = {p: p.read_bytes() for p in (tmp_path / "out").rglob("*.ndjson")}
     assert second == first
     assert len(read_events(tmp_path / "out")) == len(USERS)
+
+
+def test_run_summary_counts_users_events_and_iam_calls(iam, fresh, capfd):
+    seed_demo_organisation(iam)
+    assert run_sample_dag({**fresh, "strategy": "per_user"})[0] == "success"
+    logs = "".join(capfd.readouterr())
+    summary = next(line for line in logs.splitlines() if "Run summary:" in line)
+    assert "'users_listed': 20" in summary and "'users_enriched': 20" in summary
+    assert "'events_per_sink': {'file': 20}" in summary
+    assert "'ListMFADevices': 20" in summary and "'strategy': 'per_user'" in summary
+
+
+def test_listing_task_persists_the_partition_for_its_console_link(iam, fresh):
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    from airflow_provider_awsiam_ocsf.links.aws_console import XCOM_KEY
+
+    add_users(iam, ["someone"])
+    assert run_sample_dag(fresh)[0] == "success"
+    with create_session() as session:
+        stored = session.query(XComModel).filter_by(dag_id=DAG_ID, task_id="list_users",
+                                                    key=XCOM_KEY).all()
+    assert stored and {x.value for x in stored} == {"aws"}
+
+
+def test_listing_links_to_the_iam_console_of_the_partition():
+    from airflow_provider_awsiam_ocsf.links.aws_console import IamUsersConsoleLink
+
+    assert IamUsersConsoleLink.url_for("aws") == "https://console.aws.amazon.com/iam/home#/users"
+    assert IamUsersConsoleLink.url_for("aws-us-gov").startswith(
+        "https://console.amazonaws-us-gov.com/")
+    assert IamUsersConsoleLink.url_for("aws-cn").startswith("https://console.amazonaws.cn/")
+
+
+def test_too_many_batches_fail_with_the_batch_size_to_use():
+    from airflow_provider_awsiam_ocsf.operators.iam_inventory import ListIamUsersOperator
+
+    ListIamUsersOperator.check_batch_count(10_240, 10)
+    with pytest.raises(ValueError, match="raise batch_size to at least 11"):
+        ListIamUsersOperator.check_batch_count(10_241, 10)

@@ -98,6 +98,19 @@ class ListIamUsersOperator(BaseOperator):
         since = read_checkpoint(checkpoint_key(self.dag_id, self.aws_conn_id))
         return Window(since=since, until=until)
 
+    @staticmethod
+    def check_batch_count(users: int, size: int) -> None:
+        """Fail with a remedy rather than let Airflow refuse to map more than max_map_length."""
+        from airflow.configuration import conf
+
+        limit = conf.getint("core", "max_map_length", fallback=1024)
+        if -(-users // size) > limit:
+            raise ValueError(
+                f"{users} users in batches of {size} make more than {limit} mapped task "
+                f"instances ([core] max_map_length): raise batch_size to at least "
+                f"{-(-users // limit)}."
+            )
+
     def execute(self, context: Any) -> list[dict]:
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {self.mode!r}")
@@ -110,6 +123,7 @@ class ListIamUsersOperator(BaseOperator):
         if users:
             IamUsersConsoleLink.persist(context, partition=partition_of(users[0].arn))
         size = int(self.batch_size)
+        self.check_batch_count(len(users), size)
         batches = [
             {
                 "index": n,

@@ -1,0 +1,79 @@
+"""A loopback proxy in front of moto that answers IAM requests with ``Throttling`` errors.
+
+moto never throttles; this proxy sends real HTTP 400 ``Throttling`` responses so that botocore's
+own retry machinery (standard/adaptive modes) is what gets exercised.
+"""
+
+from __future__ import annotations
+
+import threading
+import urllib.request
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs
+
+THROTTLED = (b'<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><Error>'
+             b"<Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message>"
+             b"</Error><RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>")
+
+
+class ThrottlingProxy:
+    """Throttles the next ``budget[action]`` requests of each action, forwards the rest to moto."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream
+        self.budget: Counter[str] = Counter()
+        self.seen: Counter[str] = Counter()
+        self.throttled: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._httpd.daemon_threads = True
+        threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                         daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def throttle(self, action: str, times: int) -> None:
+        with self._lock:
+            self.budget[action] += times
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def _handler(self):
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                action = parse_qs(body.decode()).get("Action", ["?"])[0]
+                with proxy._lock:
+                    proxy.seen[action] += 1
+                    throttle = proxy.budget[action] > 0
+                    if throttle:
+                        proxy.budget[action] -= 1
+                        proxy.throttled[action] += 1
+                if throttle:
+                    return self._reply(400, THROTTLED, "text/xml")
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                request = urllib.request.Request(proxy.upstream + self.path, data=body,
+                                                 headers=headers, method="POST")
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    self._reply(response.status, response.read(),
+                                response.headers.get("Content-Type", "text/xml"))
+
+            def _reply(self, status, payload, content_type):
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args):
+                pass
+
+        return Handler
