@@ -83,7 +83,7 @@ def airflow_env(home: Path, port: int, connections: dict[str, str], password_fil
             "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"),
         AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=f"{ADMIN_USER}:admin",
         AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=str(password_file),
-        # Only backfills and triggered runs: no scheduled run may touch the checkpoint behind a test.
+        # Only backfills and triggered runs: no scheduled run moves the checkpoint behind a test.
         AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE="False",
         AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK="False",
         AIRFLOW__LOGGING__LOGGING_LEVEL="INFO",
@@ -113,13 +113,15 @@ class AirflowStack:
 
     # -- processes -------------------------------------------------------------------------------
 
-    def cli(self, *args: str, check: bool = True, timeout: float = 180) -> subprocess.CompletedProcess:
+    def cli(self, *args: str, check: bool = True,
+            timeout: float = 180) -> subprocess.CompletedProcess:
         """``airflow <args>`` in the stack's environment; output kept for the assertion message."""
         result = subprocess.run([sys.executable, "-m", "airflow", *args], env=self.env,
                                 capture_output=True, text=True, timeout=timeout, cwd=self.home)
         if check and result.returncode:
             raise AssertionError(f"airflow {' '.join(args)} exited {result.returncode}\n"
-                                 f"stdout:\n{result.stdout[-4000:]}\nstderr:\n{result.stderr[-4000:]}")
+                                 f"stdout:\n{result.stdout[-4000:]}\n"
+                                 f"stderr:\n{result.stderr[-4000:]}")
         return result
 
     def start(self, name: str, *args: str) -> subprocess.Popen:
@@ -239,7 +241,10 @@ class AirflowStack:
         return runs
 
     def wait_for_backfill_completed(self, backfill_id: int, timeout: float = 75) -> dict:
-        """The scheduler marks finished backfills completed every 30 s; only then may another start."""
+        """Wait for the scheduler to mark the backfill completed (it checks every 30 s).
+
+        Only then may another backfill of the same DAG be created.
+        """
         def completed() -> dict | None:
             response = self.api("GET", f"/backfills/{backfill_id}")
             response.raise_for_status()
@@ -258,7 +263,8 @@ class AirflowStack:
         response.raise_for_status()
         return max(response.json()["backfills"], key=lambda b: b["id"])
 
-    def trigger(self, conf: dict, dag_id: str = DAG_ID, logical_date: datetime | None = None) -> str:
+    def trigger(self, conf: dict, dag_id: str = DAG_ID,
+                logical_date: datetime | None = None) -> str:
         """A manual run through ``POST /dags/{dag_id}/dagRuns``; returns its run id."""
         body = {"conf": conf,
                 "logical_date": logical_date.isoformat() if logical_date else None}
@@ -372,8 +378,8 @@ def demo_dag_run(airflow_stack, iam_endpoint, tmp_path_factory) -> FinishedRun:
     (20 users; ``batch_size`` 10, so two batches "users 1–10" and "users 11–20").
 
     moto is reset first (it is shared with the session). The run uses the connection id
-    ``aws_demo`` (same moto server), so its checkpoint is ``aws_iam_users_ocsf__checkpoint__aws_demo``
-    and the ``aws_default`` one, which backfill tests check, stays untouched.
+    ``aws_demo`` (same moto server), so its checkpoint is
+    ``aws_iam_users_ocsf__checkpoint__aws_demo`` and the ``aws_default`` one stays untouched.
     """
     from airflow_provider_awsiam_ocsf.demo import iam_client, seed_demo_organisation
 

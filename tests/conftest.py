@@ -34,7 +34,7 @@ for leaked in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
 
 import pytest  # noqa: E402
 
-pytest_plugins = ["tests.sekoia_server"]
+pytest_plugins = ["tests.sekoia_server", "tests.airflow_stack"]
 
 
 @pytest.fixture(scope="session")

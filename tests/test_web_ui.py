@@ -2,8 +2,9 @@
 the api-server (SimpleAuthManager's login page) and opens the mapped ``enrich_users`` instances of a
 run over the demo organisation (20 users, batches of 10), labelled by batch and successful.
 
-Needs Debian's ``chromium`` and ``chromium-driver`` (``/usr/bin/chromium``, ``/usr/bin/chromedriver``)
-and the ``selenium`` package. Screenshots go to ``test-artifacts/`` (gitignored).
+Needs Debian's ``chromium`` and ``chromium-driver`` (``/usr/bin/chromium``,
+``/usr/bin/chromedriver``) and the ``selenium`` package. Screenshots go to ``test-artifacts/``
+(gitignored).
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ CHROMIUM_FLAGS = (
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
     if not CHROMIUM.exists() or not CHROMEDRIVER.exists():
-        pytest.skip(f"{CHROMIUM} or {CHROMEDRIVER} missing: apt-get install -y chromium chromium-driver")
+        pytest.skip(f"{CHROMIUM} or {CHROMEDRIVER} missing: "
+                    "apt-get install -y chromium chromium-driver")
     webdriver = pytest.importorskip("selenium.webdriver", reason="pip install selenium")
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
@@ -40,8 +42,8 @@ def browser(tmp_path_factory):
         options.add_argument(flag)
     options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
     # An explicit driver and browser: Selenium Manager (which would download them) never runs.
-    service = webdriver.ChromeService(executable_path=str(CHROMEDRIVER),
-                                      log_output=str(tmp_path_factory.mktemp("chromedriver") / "log"))
+    driver_log = tmp_path_factory.mktemp("chromedriver") / "chromedriver.log"
+    service = webdriver.ChromeService(executable_path=str(CHROMEDRIVER), log_output=str(driver_log))
     driver = webdriver.Chrome(options=options, service=service)
     driver.set_page_load_timeout(60)
     try:
@@ -100,8 +102,9 @@ def test_mapped_enrichment_batches_are_labelled_and_successful(browser, airflow_
         found = WebDriverWait(browser, 45, poll_frequency=0.5).until(rows)
     except TimeoutException:
         shot = screenshot(browser, "web_ui_enrich_users_mapped_FAILED.png")
+        page = browser.find_element(By.TAG_NAME, "body").text
         raise AssertionError(f"batch labels {LABELS} not shown at {browser.current_url} "
-                             f"(screenshot {shot})\n{browser.find_element(By.TAG_NAME, 'body').text}")
+                             f"(screenshot {shot})\n{page}") from None
     shot = screenshot(browser, "web_ui_enrich_users_mapped.png")
     for label, text in found.items():
         assert "success" in text.lower(), f"{label}: no success state in row {text!r} ({shot})"

@@ -120,8 +120,9 @@ class ListIamUsersOperator(BaseOperator):
         hook = IamHook(aws_conn_id=self.aws_conn_id)
         listing = list_users(hook, self.strategy, window)
         users = listing.users
-        if users:
-            IamUsersConsoleLink.persist(context, partition=partition_of(users[0].arn))
+        # Always persisted: the task runner resolves extra links after every run, empty ones too.
+        partition = partition_of(users[0].arn) if users else hook.client.meta.partition
+        IamUsersConsoleLink.persist(context, partition=partition)
         size = int(self.batch_size)
         self.check_batch_count(len(users), size)
         batches = [
