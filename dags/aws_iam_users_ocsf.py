@@ -96,7 +96,6 @@ with DAG(
     CommitCheckpointOperator(
         task_id="commit_checkpoint",
         aws_conn_id="{{ params.aws_conn_id }}",
-        mode="{{ params.mode }}",
         window=XComArg(listing, key="window"),
         listing=XComArg(listing, key="summary"),
         enrichments=XComArg(enriched, key="summary"),

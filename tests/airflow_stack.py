@@ -12,11 +12,8 @@ reach the DB through the execution API only; SequentialExecutor is gone).
 Every process is started in its own session and stopped with its whole process group
 (SIGTERM → wait → SIGKILL); stdout/stderr go to ``<home>/logs/<name>.log``.
 
-Use the fixtures by importing them into a test module::
-
-    from tests.airflow_stack import airflow_stack  # noqa: F401
-
-``airflow_stack`` is one stack per pytest session even when several modules import it.
+The fixtures are registered for every test module by ``pytest_plugins`` in ``tests/conftest.py``;
+``airflow_stack`` is one stack per pytest session, started only when an e2e test asks for it.
 """
 
 from __future__ import annotations
@@ -337,27 +334,16 @@ def start_stack(home: Path, connections: dict[str, str], dags: Iterable[str] = (
 
 # -- fixtures -------------------------------------------------------------------------------------
 
-_SESSION_STACK: dict[str, AirflowStack] = {}
-
-
 @pytest.fixture(scope="session")
 def airflow_stack(iam_endpoint, tmp_path_factory) -> AirflowStack:
-    """One stack per session (shared by every module that imports this fixture).
-
-    Connections ``aws_default`` and ``aws_demo`` point at the session's moto IAM server
-    (``iam_endpoint``, from the conftest).
-    """
-    if "stack" in _SESSION_STACK:  # another module's copy of this fixture started it
-        yield _SESSION_STACK["stack"]
-        return
+    """One stack per session. Connections ``aws_default`` and ``aws_demo`` point at the session's
+    moto IAM server (``iam_endpoint``, from the conftest)."""
     stack = start_stack(tmp_path_factory.mktemp("airflow-stack"),
                         {"aws_default": aws_connection_uri(iam_endpoint),
                          "aws_demo": aws_connection_uri(iam_endpoint)})
-    _SESSION_STACK["stack"] = stack
     try:
         yield stack
     finally:
-        _SESSION_STACK.pop("stack", None)
         stack.stop()
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.airflow_stack import DAG_ID, airflow_stack, reset_moto, utc  # noqa: F401
+from tests.airflow_stack import DAG_ID, reset_moto, utc
 
 pytestmark = pytest.mark.e2e
 

@@ -21,7 +21,7 @@ from airflow_provider_awsiam_ocsf.collection import (
     Strategy,
     Window,
     count_degradations,
-    enrich_users,
+    enrich_user,
     list_users,
 )
 from airflow_provider_awsiam_ocsf.hooks.iam import IamHook
@@ -35,6 +35,7 @@ from airflow_provider_awsiam_ocsf.sinks.files import (
 )
 
 MODES = ("incremental", "full")
+PROGRESS_EVERY = 100  # users between progress lines of an enrichment task
 
 
 def is_backfill(context: Any) -> bool:
@@ -52,8 +53,17 @@ def run_folder(context: Any) -> str:
     return f"run={safe}"
 
 
-def batch_label(first: int, count: int) -> str:
-    return f"users {first}–{first + count - 1}"
+def split_into_batches(users: list[IamUser], size: int) -> list[dict]:
+    """Consecutive batches labelled by position, e.g. ``users 1–500``, ``users 501–1000``."""
+    return [
+        {
+            "index": n,
+            "label": f"users {start + 1}–{start + len(chunk)}",
+            "users": [u.model_dump(mode="json") for u in chunk],
+        }
+        for n, start in enumerate(range(0, len(users), size))
+        for chunk in [users[start:start + size]]
+    ]
 
 
 class ListIamUsersOperator(BaseOperator):
@@ -68,7 +78,9 @@ class ListIamUsersOperator(BaseOperator):
     facts for enrichment) and ``summary`` to XCom.
     """
 
-    template_fields: Sequence[str] = ("aws_conn_id", "strategy", "mode", "batch_size", "settle_seconds")
+    template_fields: Sequence[str] = (
+        "aws_conn_id", "strategy", "mode", "batch_size", "settle_seconds"
+    )
     operator_extra_links = (IamUsersConsoleLink(),)
     ui_color = "#ffe8cc"
 
@@ -92,7 +104,7 @@ class ListIamUsersOperator(BaseOperator):
     def window_for(self, context: Any) -> Window:
         if is_backfill(context):
             return Window(since=context["data_interval_start"], until=context["data_interval_end"])
-        until = datetime.now(timezone.utc) - timedelta(seconds=self.settle_seconds)
+        until = datetime.now(timezone.utc) - timedelta(seconds=int(self.settle_seconds))
         if self.mode == "full":
             return Window(until=until)
         since = read_checkpoint(checkpoint_key(self.dag_id, self.aws_conn_id))
@@ -125,14 +137,7 @@ class ListIamUsersOperator(BaseOperator):
         IamUsersConsoleLink.persist(context, partition=partition)
         size = int(self.batch_size)
         self.check_batch_count(len(users), size)
-        batches = [
-            {
-                "index": n,
-                "label": batch_label(start + 1, len(users[start:start + size])),
-                "users": [u.model_dump(mode="json") for u in users[start:start + size]],
-            }
-            for n, start in enumerate(range(0, len(users), size))
-        ]
+        batches = split_into_batches(users, size)
         summary = {
             "strategy": listing.strategy.value,
             "users_listed": len(users),
@@ -179,8 +184,8 @@ class EnrichIamUsersOperator(_BatchOperator):
         hook = IamHook(aws_conn_id=self.aws_conn_id)
         enriched = []
         for done, user in enumerate(users, start=1):
-            enriched.extend(enrich_users(hook, [user], catalog))
-            if done % 100 == 0:
+            enriched.append(enrich_user(hook, user, catalog))
+            if done % PROGRESS_EVERY == 0:
                 self.log.info("%s: enriched %d/%d users", self.batch["label"], done, len(users))
         degraded = count_degradations(enriched)
         context["ti"].xcom_push(key="summary", value={
@@ -259,17 +264,15 @@ class CommitCheckpointOperator(BaseOperator):
     selected sink succeeded, or there was nothing to deliver. Backfill runs never touch it.
     """
 
-    template_fields: Sequence[str] = ("aws_conn_id", "mode", "window", "listing", "enrichments",
+    template_fields: Sequence[str] = ("aws_conn_id", "window", "listing", "enrichments",
                                       "deliveries")
     ui_color = "#e5dbff"
 
     def __init__(self, *, window: Any, listing: Any = None, enrichments: Any = (),
-                 deliveries: Any = (), aws_conn_id: str = "aws_default", mode: str = "incremental",
-                 **kwargs: Any):
+                 deliveries: Any = (), aws_conn_id: str = "aws_default", **kwargs: Any):
         kwargs.setdefault("trigger_rule", "none_failed")
         super().__init__(**kwargs)
         self.aws_conn_id = aws_conn_id
-        self.mode = mode
         self.window = window
         self.listing = listing
         self.enrichments = enrichments
