@@ -106,7 +106,11 @@ def list_users(hook: IamHook, strategy: Strategy | str, window: Window) -> Listi
 
 
 def _list_bulk(hook: IamHook, window: Window) -> Listing:
-    pages = list(hook.iter_authorization_details(AUTHORIZATION_DETAILS_FILTERS))
+    pages = []
+    for page in hook.iter_authorization_details(AUTHORIZATION_DETAILS_FILTERS):
+        pages.append(page)
+        log.info("GetAccountAuthorizationDetails page %d: %d users so far", len(pages),
+                 sum(len(p.get("UserDetailList", [])) for p in pages))
     catalog = catalog_from_authorization_details(pages)
     users = [
         user_from_authorization_detail(detail, catalog)

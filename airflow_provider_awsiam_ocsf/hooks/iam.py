@@ -93,11 +93,7 @@ class IamHook(AwsBaseHook):
 
     def list_user_policy_documents(self, user_name: str) -> list[Any]:
         """The user's inline policy documents (ListUserPolicies, then GetUserPolicy for each)."""
-        names = list(self._paginate("list_user_policies", "PolicyNames", UserName=user_name))
-        return [
-            self._call("get_user_policy", UserName=user_name, PolicyName=name)["PolicyDocument"]
-            for name in names
-        ]
+        return self._inline_documents("user", UserName=user_name)
 
     def list_mfa_devices(self, user_name: str) -> list[dict]:
         """Virtual, hardware and FIDO devices alike. .. seealso:: IAM.Client.list_mfa_devices"""
@@ -117,9 +113,12 @@ class IamHook(AwsBaseHook):
 
     def list_group_policy_documents(self, group_name: str) -> list[Any]:
         """The group's inline policy documents (ListGroupPolicies, then GetGroupPolicy for each)."""
-        names = list(self._paginate("list_group_policies", "PolicyNames", GroupName=group_name))
+        return self._inline_documents("group", GroupName=group_name)
+
+    def _inline_documents(self, holder: str, **key: str) -> list[Any]:
+        names = list(self._paginate(f"list_{holder}_policies", "PolicyNames", **key))
         return [
-            self._call("get_group_policy", GroupName=group_name, PolicyName=name)["PolicyDocument"]
+            self._call(f"get_{holder}_policy", PolicyName=name, **key)["PolicyDocument"]
             for name in names
         ]
 
