@@ -4,7 +4,8 @@
                                   "tracemalloc": false}'
 
 Prints one JSON line: wall time of collection + mapping (with its parts), IAM calls by action
-counted by botocore (``before-call.iam``), the process's peak RSS and, with ``tracemalloc``, the
+counted by botocore (``before-call.iam``), the process's RSS before the step and its peak RSS
+(imports included) and, with ``tracemalloc``, the
 peak of Python allocations during the measured step. Imports happen before the clock starts; the
 client is built inside the measured step, as a task would.
 """
@@ -21,8 +22,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def _rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+def _status_mib(field: str) -> float:
+    """``VmRSS``/``VmHWM`` of this process from /proc. Unlike ``ru_maxrss``, which Linux carries
+    across exec (so a child forked from the big bench process would inherit its size), ``VmHWM``
+    starts afresh with the worker's own program."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024  # kB
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def main(spec: dict) -> dict:
@@ -38,7 +45,7 @@ def main(spec: dict) -> dict:
 
     workflow = spec["workflow"]
     parts: dict[str, float] = {}
-    rss_before = _rss_mib()
+    rss_before = _status_mib("VmRSS")
     if spec.get("tracemalloc"):
         tracemalloc.start()
     start = time.perf_counter()
@@ -87,7 +94,7 @@ def main(spec: dict) -> dict:
         "degraded_users": degraded,
         "tracemalloc_peak_mib": peak / 2**20 if peak is not None else None,
         "rss_before_mib": rss_before,
-        "rss_peak_mib": _rss_mib(),
+        "rss_peak_mib": _status_mib("VmHWM"),
     }
 
 

@@ -183,16 +183,16 @@ def test_every_paginated_call_follows_markers_across_pages(iam):
     hook = IamHook(aws_conn_id="aws_default")
     with Stubber(hook.client) as stub:
         stub.add_response("list_users", {"Users": [_user(1), _user(2)], "IsTruncated": True,
-                                         "Marker": "m1"})
+                                         "Marker": "m1"}, {"MaxItems": 1000})
         stub.add_response("list_users", {"Users": [_user(3)], "IsTruncated": True, "Marker": "m2"},
-                          {"Marker": "m1"})
+                          {"Marker": "m1", "MaxItems": 1000})
         stub.add_response("list_users", {"Users": [_user(4)], "IsTruncated": False},
-                          {"Marker": "m2"})
+                          {"Marker": "m2", "MaxItems": 1000})
         stub.add_response("list_policies", {"Policies": [], "IsTruncated": False})
         stub.add_response("list_groups", {"Groups": [_group("A")], "IsTruncated": True,
                                           "Marker": "g1"})
         stub.add_response("list_groups", {"Groups": [_group("B")], "IsTruncated": False},
-                          {"Marker": "g1"})
+                          {"Marker": "g1", "MaxItems": 1000})
         for name in ("A", "B"):
             stub.add_response("list_attached_group_policies",
                               {"AttachedPolicies": [_attached("ReadOnlyAccess")],

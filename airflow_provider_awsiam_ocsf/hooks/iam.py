@@ -25,6 +25,9 @@ from airflow_provider_awsiam_ocsf.errors import NoAwsCredentialsError
 # backoff. A connection's own ``config_kwargs.retries`` wins over this default.
 DEFAULT_RETRIES = {"mode": "standard", "max_attempts": 10}
 
+# IAM's account-wide listings default to 100 items a page; 1,000 is their maximum.
+LARGE_PAGES = {"PageSize": 1000}
+
 REPORT_NOT_READY_CODES = {"ReportInProgress", "LimitExceeded", "ReportNotPresent"}
 
 
@@ -79,7 +82,7 @@ class IamHook(AwsBaseHook):
 
     def iter_users(self) -> Iterator[dict]:
         """Every IAM user of the account. .. seealso:: IAM.Client.list_users"""
-        return self._paginate("list_users", "Users")
+        return self._paginate("list_users", "Users", PaginationConfig=LARGE_PAGES)
 
     def list_groups_for_user(self, user_name: str) -> list[dict]:
         """.. seealso:: IAM.Client.list_groups_for_user"""
@@ -103,7 +106,7 @@ class IamHook(AwsBaseHook):
 
     def iter_groups(self) -> Iterator[dict]:
         """.. seealso:: IAM.Client.list_groups"""
-        return self._paginate("list_groups", "Groups")
+        return self._paginate("list_groups", "Groups", PaginationConfig=LARGE_PAGES)
 
     def list_attached_group_policies(self, group_name: str) -> list[dict]:
         """.. seealso:: IAM.Client.list_attached_group_policies"""
@@ -124,7 +127,8 @@ class IamHook(AwsBaseHook):
 
     def iter_attached_local_policies(self) -> Iterator[dict]:
         """Customer-managed policies attached to something. .. seealso:: IAM.Client.list_policies"""
-        return self._paginate("list_policies", "Policies", Scope="Local", OnlyAttached=True)
+        return self._paginate("list_policies", "Policies", Scope="Local", OnlyAttached=True,
+                              PaginationConfig=LARGE_PAGES)
 
     def get_policy_document(self, policy_arn: str, version_id: str) -> Any:
         """.. seealso:: IAM.Client.get_policy_version"""
@@ -140,7 +144,7 @@ class IamHook(AwsBaseHook):
         """
         with self._credentials_required():
             paginator = self.client.get_paginator("get_account_authorization_details")
-            yield from paginator.paginate(Filter=filters, PaginationConfig={"PageSize": 1000})
+            yield from paginator.paginate(Filter=filters, PaginationConfig=LARGE_PAGES)
 
     def get_credential_report(self, timeout: float = 120.0, first_wait: float = 0.5) -> bytes:
         """Generate the credential report if needed, wait for it, and return its CSV.

@@ -1,8 +1,8 @@
 """Operators of the inventory pipeline: list → enrich (mapped) → to OCSF (mapped) → sinks → commit.
 
 Each holds configuration and delegates: IAM I/O to ``IamHook`` through ``collection``, the mapping
-to ``ocsf``, the checkpoint to ``checkpoint``. Batches travel between tasks as XCom dicts
-``{"index", "label", "users" | "events"}``.
+to ``ocsf``, the checkpoint to ``checkpoint``. Batches travel between tasks as references to their
+payload (``operators.batches``): users as dicts for enrichment, then OCSF events.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from airflow_provider_awsiam_ocsf.hooks.iam import IamHook
 from airflow_provider_awsiam_ocsf.inventory import AccountCatalog, IamUser
 from airflow_provider_awsiam_ocsf.links.aws_console import IamUsersConsoleLink
 from airflow_provider_awsiam_ocsf.ocsf import to_ocsf_user_inventory
+from airflow_provider_awsiam_ocsf.operators.batches import fetch, stash
 from airflow_provider_awsiam_ocsf.sinks.files import (
     default_output_uri,
     encode_ndjson,
@@ -53,16 +54,11 @@ def run_folder(context: Any) -> str:
     return f"run={safe}"
 
 
-def split_into_batches(users: list[IamUser], size: int) -> list[dict]:
+def split_into_batches(users: list[IamUser], size: int) -> list[tuple[str, list[IamUser]]]:
     """Consecutive batches labelled by position, e.g. ``users 1–500``, ``users 501–1000``."""
     return [
-        {
-            "index": n,
-            "label": f"users {start + 1}–{start + len(chunk)}",
-            "users": [u.model_dump(mode="json") for u in chunk],
-        }
-        for n, start in enumerate(range(0, len(users), size))
-        for chunk in [users[start:start + size]]
+        (f"users {start + 1}–{start + len(users[start:start + size])}", users[start:start + size])
+        for start in range(0, len(users), size)
     ]
 
 
@@ -74,8 +70,8 @@ class ListIamUsersOperator(BaseOperator):
     leaves the last moments to the next run: IAM is eventually consistent, and a user created
     during this run must be collected by this run or the next, never by neither.
 
-    Returns the batches; pushes ``window`` (for the checkpoint commit), ``catalog`` (account-wide
-    facts for enrichment) and ``summary`` to XCom.
+    Returns references to the batches; pushes ``window`` (for the checkpoint commit), ``catalog``
+    (account-wide facts for enrichment) and ``summary`` to XCom.
     """
 
     template_fields: Sequence[str] = (
@@ -137,7 +133,10 @@ class ListIamUsersOperator(BaseOperator):
         IamUsersConsoleLink.persist(context, partition=partition)
         size = int(self.batch_size)
         self.check_batch_count(len(users), size)
-        batches = split_into_batches(users, size)
+        batches = [
+            stash(context, n, label, [u.model_dump(mode="json") for u in chunk])
+            for n, (label, chunk) in enumerate(split_into_batches(users, size))
+        ]
         summary = {
             "strategy": listing.strategy.value,
             "users_listed": len(users),
@@ -164,6 +163,9 @@ class _BatchOperator(BaseOperator):
     def label(self, context: Any, batch: dict) -> None:
         context["batch_label"] = batch["label"]
 
+    def payload(self, context: Any) -> Any:
+        return fetch(context, self.batch)
+
 
 class EnrichIamUsersOperator(_BatchOperator):
     """Per-user IAM calls for the facts the listing left unknown (groups, own policies, MFA)."""
@@ -179,7 +181,7 @@ class EnrichIamUsersOperator(_BatchOperator):
 
     def execute(self, context: Any) -> dict:
         self.label(context, self.batch)
-        users = [IamUser.model_validate(u) for u in self.batch["users"]]
+        users = [IamUser.model_validate(u) for u in self.payload(context)]
         catalog = AccountCatalog.model_validate(self.catalog)
         hook = IamHook(aws_conn_id=self.aws_conn_id)
         enriched = []
@@ -196,7 +198,8 @@ class EnrichIamUsersOperator(_BatchOperator):
         })
         self.log.info("%s: %d users enriched with %d IAM calls; degraded: %s", self.batch["label"],
                       len(enriched), sum(hook.calls.values()), dict(degraded) or "none")
-        return {**self.batch, "users": [u.model_dump(mode="json") for u in enriched]}
+        return stash(context, self.batch["index"], self.batch["label"],
+                     [u.model_dump(mode="json") for u in enriched])
 
 
 class IamUsersToOcsfOperator(_BatchOperator):
@@ -212,8 +215,8 @@ class IamUsersToOcsfOperator(_BatchOperator):
     def execute(self, context: Any) -> dict:
         self.label(context, self.batch)
         events = [to_ocsf_user_inventory(IamUser.model_validate(u)).as_dict()
-                  for u in self.batch["users"]]
-        return {"index": self.batch["index"], "label": self.batch["label"], "events": events}
+                  for u in self.payload(context)]
+        return stash(context, self.batch["index"], self.batch["label"], events)
 
 
 class SinkOperator(_BatchOperator):
@@ -230,7 +233,7 @@ class SinkOperator(_BatchOperator):
         self.label(context, self.batch)
         if self.sinks is not None and self.sink_name not in self.sinks:
             raise AirflowSkipException(f"sink {self.sink_name!r} not in this run's sinks {self.sinks}")
-        report = self.deliver(context, self.batch["events"])
+        report = self.deliver(context, self.payload(context))
         self.log.info("%s: %s sink delivered %d events", self.batch["label"], self.sink_name,
                       report["events"])
         return report
