@@ -8,7 +8,7 @@ DISTRIBUTION = "airflow-provider-awsiam-ocsf"
 
 
 def get_provider_info() -> dict:
-    """Provider metadata read by Airflow's providers manager (entry point ``apache_airflow_provider``)."""
+    """Provider metadata for Airflow's providers manager (entry point apache_airflow_provider)."""
     return {
         "package-name": DISTRIBUTION,
         "name": "AWS IAM users to OCSF",
@@ -52,7 +52,8 @@ def get_provider_info() -> dict:
                 "conn-fields": {
                     "connector_uuid": {
                         "label": "Asset connector UUID",
-                        "description": "UUID of the asset connector created in Sekoia.io (Assets > Asset connectors).",
+                        "description": "UUID of the asset connector created in Sekoia.io "
+                        "(Assets > Asset connectors).",
                         "schema": {"type": ["string", "null"]},
                     },
                 },

@@ -21,7 +21,7 @@ class Arn(NamedTuple):
 
 
 def parse_arn(value: str) -> Arn:
-    """Split ``arn:partition:service:region:account:resource``; raise ValueError if it is not one."""
+    """Split ``arn:partition:service:region:account:resource``; raise ValueError otherwise."""
     parts = value.split(":", 5) if isinstance(value, str) else []
     if len(parts) != 6 or parts[0] != "arn" or not parts[1] or not parts[2]:
         raise ValueError(f"not an ARN: {value!r}")

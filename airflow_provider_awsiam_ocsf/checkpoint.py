@@ -14,7 +14,7 @@ from airflow_provider_awsiam_ocsf.errors import CorruptCheckpointError
 
 
 def checkpoint_key(dag_id: str, aws_conn_id: str) -> str:
-    """``<dag_id>__checkpoint__<aws_conn_id>``: one checkpoint per DAG and AWS account connection."""
+    """``<dag_id>__checkpoint__<aws_conn_id>``: one checkpoint per DAG and AWS connection."""
     return f"{dag_id}__checkpoint__{aws_conn_id}"
 
 
@@ -40,5 +40,7 @@ def advance_checkpoint(key: str, to: datetime) -> datetime:
     if current is not None and current >= to:
         return current
     to = to.astimezone(timezone.utc)
-    Variable.set(key, to.isoformat(), description="Users created at or after this were not delivered yet.")
+    Variable.set(
+        key, to.isoformat(), description="Users created at or after this were not delivered yet."
+    )
     return to

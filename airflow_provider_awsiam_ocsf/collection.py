@@ -109,8 +109,11 @@ def _list_bulk(hook: IamHook, window: Window) -> Listing:
     pages = []
     for page in hook.iter_authorization_details(AUTHORIZATION_DETAILS_FILTERS):
         pages.append(page)
-        log.info("GetAccountAuthorizationDetails page %d: %d users so far", len(pages),
-                 sum(len(p.get("UserDetailList", [])) for p in pages))
+        log.info(
+            "GetAccountAuthorizationDetails page %d: %d users so far",
+            len(pages),
+            sum(len(p.get("UserDetailList", [])) for p in pages),
+        )
     catalog = catalog_from_authorization_details(pages)
     users = [
         user_from_authorization_detail(detail, catalog)
@@ -162,8 +165,11 @@ def _catalog_per_api(hook: IamHook) -> tuple[AccountCatalog, list[Degradation]]:
         }
         policies = PolicyCatalog(admin_arns=admin_arns)
     except ClientError as error:
-        log.warning("Customer-managed policies unreadable (%s): admin status may be undecided "
-                    "for users holding them.", error_code(error))
+        log.warning(
+            "Customer-managed policies unreadable (%s): admin status may be undecided "
+            "for users holding them.",
+            error_code(error),
+        )
         degraded.append(_degradation(error))
         policies = PolicyCatalog(readable=False)
 
@@ -180,9 +186,13 @@ def _catalog_per_api(hook: IamHook) -> tuple[AccountCatalog, list[Degradation]]:
             attached = hook.list_attached_group_policies(facts.name)
             facts.policy_names = [p["PolicyName"] for p in attached]
             inline = hook.list_group_policy_documents(facts.name)
-            facts.grants_admin = policy_verdict((p["PolicyArn"] for p in attached), inline, policies)
+            facts.grants_admin = policy_verdict(
+                (p["PolicyArn"] for p in attached), inline, policies
+            )
         except ClientError as error:
-            log.warning("Group %s: %s failed (%s)", facts.name, error.operation_name, error_code(error))
+            log.warning(
+                "Group %s: %s failed (%s)", facts.name, error.operation_name, error_code(error)
+            )
             degraded.append(_degradation(error))
         groups[facts.name] = facts
     return AccountCatalog(groups=groups, policies=policies), degraded
@@ -206,18 +216,22 @@ def enrich_user(hook: IamHook, user: IamUser, catalog: AccountCatalog) -> IamUse
             user.degraded.append(_degradation(error))
             log.warning(
                 "User %s: %s failed with %s; that fact is left out, the user is kept.",
-                user.name, error.operation_name, error_code(error),
+                user.name,
+                error.operation_name,
+                error_code(error),
             )
 
     def read_groups():
-        user.groups = [catalog.group(g["GroupName"], g["Arn"])
-                       for g in hook.list_groups_for_user(user.name)]
+        user.groups = [
+            catalog.group(g["GroupName"], g["Arn"]) for g in hook.list_groups_for_user(user.name)
+        ]
 
     def read_own_policies():
         attached = hook.list_attached_user_policies(user.name)
         inline = hook.list_user_policy_documents(user.name)
-        user.grants_admin = policy_verdict((p["PolicyArn"] for p in attached), inline,
-                                           catalog.policies)
+        user.grants_admin = policy_verdict(
+            (p["PolicyArn"] for p in attached), inline, catalog.policies
+        )
 
     def read_mfa():
         user.has_mfa = bool(hook.list_mfa_devices(user.name))

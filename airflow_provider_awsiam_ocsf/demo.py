@@ -1,4 +1,4 @@
-"""A small demo organisation on a loopback moto IAM server (``make demo``, the compose demo profile).
+"""A demo organisation on a loopback moto IAM server (``make demo``, the compose demo profile).
 
     python -m airflow_provider_awsiam_ocsf.demo serve --host 127.0.0.1 --port 5000
 
@@ -15,10 +15,14 @@ import signal
 import threading
 
 DEMO_ACCOUNT = "123456789012"
-STAR_POLICY = {"Version": "2012-10-17",
-               "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
-READ_ONLY_NOTES = {"Version": "2012-10-17",
-                   "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}
+STAR_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+}
+READ_ONLY_NOTES = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}],
+}
 
 # group -> AWS managed policies attached
 GROUPS = {
@@ -57,16 +61,19 @@ USERS = {
 def seed_demo_organisation(iam) -> None:
     """Create the demo groups, policies and users through an IAM client (idempotence not needed)."""
     aws_policy = "arn:aws:iam::aws:policy/{}".format
-    notes = iam.create_policy(PolicyName="ReadOnlyAdminNotes",
-                              PolicyDocument=json.dumps(READ_ONLY_NOTES))["Policy"]["Arn"]
-    custom_admin = iam.create_policy(PolicyName="PlatformFullControl",
-                                      PolicyDocument=json.dumps(STAR_POLICY))["Policy"]["Arn"]
+    notes = iam.create_policy(
+        PolicyName="ReadOnlyAdminNotes", PolicyDocument=json.dumps(READ_ONLY_NOTES)
+    )["Policy"]["Arn"]
+    custom_admin = iam.create_policy(
+        PolicyName="PlatformFullControl", PolicyDocument=json.dumps(STAR_POLICY)
+    )["Policy"]["Arn"]
     for group, policies in GROUPS.items():
         iam.create_group(GroupName=group)
         for policy in policies:
             iam.attach_group_policy(GroupName=group, PolicyArn=aws_policy(policy))
-    iam.put_group_policy(GroupName="BreakGlass", PolicyName="everything",
-                         PolicyDocument=json.dumps(STAR_POLICY))
+    iam.put_group_policy(
+        GroupName="BreakGlass", PolicyName="everything", PolicyDocument=json.dumps(STAR_POLICY)
+    )
     iam.attach_group_policy(GroupName="Finance", PolicyArn=notes)
     for n, (user, (groups, extra)) in enumerate(USERS.items()):
         iam.create_user(UserName=user, Tags=[{"Key": "team", "Value": user.split(".")[-1]}])
@@ -75,18 +82,28 @@ def seed_demo_organisation(iam) -> None:
         if "attach" in extra:
             iam.attach_user_policy(UserName=user, PolicyArn=aws_policy(extra["attach"]))
         if "inline" in extra:
-            iam.put_user_policy(UserName=user, PolicyName="inline-star",
-                                PolicyDocument=json.dumps(extra["inline"]))
+            iam.put_user_policy(
+                UserName=user, PolicyName="inline-star", PolicyDocument=json.dumps(extra["inline"])
+            )
         if extra.get("customer_admin"):
             iam.attach_user_policy(UserName=user, PolicyArn=custom_admin)
         if extra.get("mfa") == "virtual":
             serial = iam.create_virtual_mfa_device(VirtualMFADeviceName=f"{user}-mfa")[
-                "VirtualMFADevice"]["SerialNumber"]
-            iam.enable_mfa_device(UserName=user, SerialNumber=serial,
-                                  AuthenticationCode1="123456", AuthenticationCode2="654321")
+                "VirtualMFADevice"
+            ]["SerialNumber"]
+            iam.enable_mfa_device(
+                UserName=user,
+                SerialNumber=serial,
+                AuthenticationCode1="123456",
+                AuthenticationCode2="654321",
+            )
         elif extra.get("mfa") == "hardware":
-            iam.enable_mfa_device(UserName=user, SerialNumber=f"GAHT{n:08d}",
-                                  AuthenticationCode1="123456", AuthenticationCode2="654321")
+            iam.enable_mfa_device(
+                UserName=user,
+                SerialNumber=f"GAHT{n:08d}",
+                AuthenticationCode1="123456",
+                AuthenticationCode2="654321",
+            )
 
 
 def start_iam_server(host: str = "127.0.0.1", port: int = 0):
@@ -104,8 +121,13 @@ def start_iam_server(host: str = "127.0.0.1", port: int = 0):
 def iam_client(endpoint_url: str):
     import boto3
 
-    return boto3.client("iam", endpoint_url=endpoint_url, region_name="us-east-1",
-                        aws_access_key_id="testing", aws_secret_access_key="testing")
+    return boto3.client(
+        "iam",
+        endpoint_url=endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

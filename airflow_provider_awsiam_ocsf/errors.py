@@ -10,7 +10,8 @@ class NoAwsCredentialsError(AirflowFailException):
         super().__init__(
             f"No AWS credentials found for Airflow connection {aws_conn_id!r}. Configure it "
             "(Admin > Connections, type 'Amazon Web Services') with an access key id and secret as "
-            "login/password, or a 'profile_name' or 'role_arn' in its extra, or give the workers an "
+            "login/password, or a 'profile_name' or 'role_arn' in its extra, or give the "
+            "workers an "
             "instance/pod role. See the README section 'Configure the aws connection'."
         )
 

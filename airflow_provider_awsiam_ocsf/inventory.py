@@ -23,11 +23,15 @@ from airflow_provider_awsiam_ocsf.arn import parse_arn
 
 def as_utc(value: datetime) -> datetime:
     """Timezone-aware UTC; naive values are taken to be UTC already."""
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    return (
+        value.replace(tzinfo=timezone.utc)
+        if value.tzinfo is None
+        else value.astimezone(timezone.utc)
+    )
 
 
 class Degradation(BaseModel):
-    """One enrichment call that failed: the user is kept, the fact it would have given is left out."""
+    """One enrichment call that failed: the user is kept, the fact it gives is left out."""
 
     model_config = ConfigDict(frozen=True)
 

@@ -101,8 +101,11 @@ def to_ocsf_user_inventory(user: IamUser) -> UserInventoryEvent:
     if user.groups is not None:
         # Sorted: IAM returns lists in no promised order, and re-runs must write identical bytes.
         groups = [
-            Group(name=g.name, uid=g.arn or None,
-                  privileges=None if g.policy_names is None else sorted(g.policy_names))
+            Group(
+                name=g.name,
+                uid=g.arn or None,
+                privileges=None if g.policy_names is None else sorted(g.policy_names),
+            )
             for g in sorted(user.groups, key=lambda g: g.name)
         ]
     return UserInventoryEvent(
@@ -116,6 +119,8 @@ def to_ocsf_user_inventory(user: IamUser) -> UserInventoryEvent:
             has_mfa=user.has_mfa,
             account=Account(name=user.name, uid=user.arn),
             groups=groups,
-            org=Organization(uid=account_id, name=f"AWS Account {account_id}") if account_id else None,
+            org=Organization(uid=account_id, name=f"AWS Account {account_id}")
+            if account_id
+            else None,
         ),
     )

@@ -32,7 +32,7 @@ def is_administrator_access_arn(policy_arn: str) -> bool:
 
 
 def load_document(document: Mapping[str, Any] | str) -> Mapping[str, Any]:
-    """A policy document as a mapping; the raw API returns it URL-encoded JSON (botocore decodes it)."""
+    """A policy document as a mapping (the raw API URL-encodes it; botocore usually decodes it)."""
     if isinstance(document, Mapping):
         return document
     text = document.strip()
@@ -58,9 +58,7 @@ def statement_grants_admin(statement: Mapping[str, Any]) -> bool:
 def document_grants_admin(document: Mapping[str, Any] | str) -> bool:
     """True when any statement allows every action on every resource."""
     statements = load_document(document).get("Statement", [])
-    return any(
-        statement_grants_admin(s) for s in _as_list(statements) if isinstance(s, Mapping)
-    )
+    return any(statement_grants_admin(s) for s in _as_list(statements) if isinstance(s, Mapping))
 
 
 def any_grants_admin(documents: Iterable[Mapping[str, Any] | str]) -> bool:

@@ -24,8 +24,9 @@ from airflow_provider_awsiam_ocsf.operators.sekoia import SekoiaPushOperator
 DAG_ID = "aws_iam_users_ocsf"
 # Emitted by each successful sink task: schedule downstream DAGs on fresh inventory with them.
 FILES_ASSET = Asset(name="aws_iam_users_ocsf_files", uri="ocsf-inventory://aws_iam_users_ocsf/file")
-SEKOIA_ASSET = Asset(name="aws_iam_users_ocsf_sekoia",
-                     uri="ocsf-inventory://aws_iam_users_ocsf/sekoia")
+SEKOIA_ASSET = Asset(
+    name="aws_iam_users_ocsf_sekoia", uri="ocsf-inventory://aws_iam_users_ocsf/sekoia"
+)
 
 with DAG(
     dag_id=DAG_ID,
@@ -39,25 +40,60 @@ with DAG(
     render_template_as_native_obj=True,
     tags=["aws", "iam", "ocsf", "inventory"],
     params={
-        "aws_conn_id": Param("aws_default", type="string", minLength=1,
-                             description="Airflow 'aws' connection of the account to inventory."),
-        "strategy": Param("auto", type="string", enum=["auto", "bulk", "per_user"],
-                          description="auto = bulk, falling back to per_user when denied."),
-        "mode": Param("incremental", type="string", enum=["incremental", "full"],
-                      description="incremental = users created since the checkpoint; full = all."),
-        "batch_size": Param(500, type="integer", minimum=10, maximum=10000,
-                            description="Users per enrichment task instance."),
-        "sinks": Param(["file"], type="array", minItems=1, uniqueItems=True,
-                       items={"type": "string", "enum": ["file", "sekoia"]},
-                       description="Where events go: file, sekoia."),
-        "output_uri": Param(None, type=["null", "string"], pattern=r"^[a-z][a-z0-9+.-]*://",
-                            description="file:// or s3:// folder for the file sink "
-                                        "(default: $AIRFLOW_HOME/data/aws_iam_users_ocsf)."),
-        "sekoia_conn_id": Param("sekoia_default", type="string", minLength=1,
-                                description="Airflow 'sekoia' connection for the sekoia sink."),
-        "settle_seconds": Param(5, type="integer", minimum=0, maximum=3600,
-                                description="Users created this close to the run's start are "
-                                            "left to the next run (IAM is eventually consistent)."),
+        "aws_conn_id": Param(
+            "aws_default",
+            type="string",
+            minLength=1,
+            description="Airflow 'aws' connection of the account to inventory.",
+        ),
+        "strategy": Param(
+            "auto",
+            type="string",
+            enum=["auto", "bulk", "per_user"],
+            description="auto = bulk, falling back to per_user when denied.",
+        ),
+        "mode": Param(
+            "incremental",
+            type="string",
+            enum=["incremental", "full"],
+            description="incremental = users created since the checkpoint; full = all.",
+        ),
+        "batch_size": Param(
+            500,
+            type="integer",
+            minimum=10,
+            maximum=10000,
+            description="Users per enrichment task instance.",
+        ),
+        "sinks": Param(
+            ["file"],
+            type="array",
+            minItems=1,
+            uniqueItems=True,
+            items={"type": "string", "enum": ["file", "sekoia"]},
+            description="Where events go: file, sekoia.",
+        ),
+        "output_uri": Param(
+            None,
+            type=["null", "string"],
+            pattern=r"^[a-z][a-z0-9+.-]*://",
+            description="file:// or s3:// folder for the file sink "
+            "(default: $AIRFLOW_HOME/data/aws_iam_users_ocsf).",
+        ),
+        "sekoia_conn_id": Param(
+            "sekoia_default",
+            type="string",
+            minLength=1,
+            description="Airflow 'sekoia' connection for the sekoia sink.",
+        ),
+        "settle_seconds": Param(
+            5,
+            type="integer",
+            minimum=0,
+            maximum=3600,
+            description="Users created this close to the run's start are "
+            "left to the next run (IAM is eventually consistent).",
+        ),
     },
 ) as dag:
     listing = ListIamUsersOperator(

@@ -34,8 +34,11 @@ def airflow(*args: str, log: Path | None = None) -> None:
 
 
 def events_below(folder: Path) -> list[dict]:
-    return [json.loads(line) for f in sorted(folder.rglob("*.ndjson"))
-            for line in f.read_text().splitlines()]
+    return [
+        json.loads(line)
+        for f in sorted(folder.rglob("*.ndjson"))
+        for line in f.read_text().splitlines()
+    ]
 
 
 def describe(title: str, folder: Path) -> list[dict]:
@@ -73,9 +76,14 @@ def main() -> None:
         iam = iam_client(endpoint)
         seed_demo_organisation(iam)
         print(f"Demo IAM (moto) at {endpoint} with {len(USERS)} users")
-        os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = json.dumps({
-            "conn_type": "aws", "login": "demo", "password": "demo",
-            "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"}})
+        os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = json.dumps(
+            {
+                "conn_type": "aws",
+                "login": "demo",
+                "password": "demo",
+                "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"},
+            }
+        )
 
         conf = {"batch_size": 10, "settle_seconds": 0, "output_uri": f"file://{OUTPUT}/first"}
         print(f"Run 1: airflow dags test {DAG_ID} -c '{json.dumps(conf)}'")
@@ -85,7 +93,7 @@ def main() -> None:
         iam.create_user(UserName="uma.newhire")
         iam.create_user(UserName="victor.newhire")
         conf["output_uri"] = f"file://{OUTPUT}/second"
-        print(f"\nCreated uma.newhire and victor.newhire. Run 2: incremental from the checkpoint")
+        print("\nCreated uma.newhire and victor.newhire. Run 2: incremental from the checkpoint")
         airflow("dags", "test", DAG_ID, "-c", json.dumps(conf), log=DEMO / "run-2.log")
         second = describe("Run 2 (only users created since run 1)", OUTPUT / "second")
     finally:
@@ -94,9 +102,11 @@ def main() -> None:
     admin = next(e for e in events if e["user"]["name"] == "ivan.breakglass")
     print("\nA sample event (ivan.breakglass: admin through an inline policy of a group):")
     print(json.dumps(admin, indent=2))
-    print(f"\nRun logs and summaries: {DEMO}/run-1.log, {DEMO}/run-2.log "
-          f"(search for 'Run summary'). Second run users: "
-          f"{sorted(e['user']['name'] for e in second)}")
+    print(
+        f"\nRun logs and summaries: {DEMO}/run-1.log, {DEMO}/run-2.log "
+        f"(search for 'Run summary'). Second run users: "
+        f"{sorted(e['user']['name'] for e in second)}"
+    )
 
 
 if __name__ == "__main__":

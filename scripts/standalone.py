@@ -39,21 +39,27 @@ def main() -> None:
 
     server, endpoint = start_iam_server()
     seed_demo_organisation(iam_client(endpoint))
-    os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = json.dumps({
-        "conn_type": "aws", "login": "demo", "password": "demo",
-        "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"}})
+    os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = json.dumps(
+        {
+            "conn_type": "aws",
+            "login": "demo",
+            "password": "demo",
+            "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"},
+        }
+    )
     print(f"Demo IAM (moto) at {endpoint} with {len(USERS)} users; Airflow home {HOME}")
     log = HOME / "standalone.log"
     with open(log, "w") as out:
-        airflow = subprocess.Popen([sys.executable, "-m", "airflow", "standalone"],
-                                   stdout=out, stderr=subprocess.STDOUT)
+        airflow = subprocess.Popen(
+            [sys.executable, "-m", "airflow", "standalone"], stdout=out, stderr=subprocess.STDOUT
+        )
     passwords = HOME / "simple_auth_manager_passwords.json.generated"
     try:
         deadline = time.monotonic() + 180
         while not passwords.exists() and airflow.poll() is None and time.monotonic() < deadline:
             time.sleep(1)
         if passwords.exists():
-            (user, password), = json.loads(passwords.read_text()).items()
+            ((user, password),) = json.loads(passwords.read_text()).items()
             print(f"\nAirflow UI: http://localhost:{PORT}  login: {user} / {password}")
         print(f"Unpause and trigger 'aws_iam_users_ocsf' in the UI. Log: {log}. Ctrl-C stops.")
         airflow.wait()

@@ -57,8 +57,11 @@ def tail(path: Path, lines: int = 40) -> str:
 
 def airflow_env(home: Path, port: int, connections: dict[str, str], password_file: Path) -> dict:
     """The whole environment of the stack's processes: nothing ``AIRFLOW*``/``AWS*`` leaks in."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("AIRFLOW", "AWS_", "MOTO_", "_AIRFLOW"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AIRFLOW", "AWS_", "MOTO_", "_AIRFLOW"))
+    }
     env.update(
         AIRFLOW_HOME=str(home),
         PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
@@ -77,7 +80,8 @@ def airflow_env(home: Path, port: int, connections: dict[str, str], password_fil
         AIRFLOW__API__SECRET_KEY=secrets.token_hex(16),
         AIRFLOW__API_AUTH__JWT_SECRET=secrets.token_hex(32),
         AIRFLOW__CORE__AUTH_MANAGER=(
-            "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"),
+            "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+        ),
         AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=f"{ADMIN_USER}:admin",
         AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=str(password_file),
         # Only backfills and triggered runs: no scheduled run moves the checkpoint behind a test.
@@ -85,7 +89,8 @@ def airflow_env(home: Path, port: int, connections: dict[str, str], password_fil
         AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK="False",
         AIRFLOW__LOGGING__LOGGING_LEVEL="INFO",
         AWS_EC2_METADATA_DISABLED="true",
-        NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost",
+        NO_PROXY="127.0.0.1,localhost",
+        no_proxy="127.0.0.1,localhost",
     )
     env.update({f"AIRFLOW_CONN_{conn_id.upper()}": uri for conn_id, uri in connections.items()})
     return env
@@ -110,24 +115,39 @@ class AirflowStack:
 
     # -- processes -------------------------------------------------------------------------------
 
-    def cli(self, *args: str, check: bool = True,
-            timeout: float = 180) -> subprocess.CompletedProcess:
+    def cli(
+        self, *args: str, check: bool = True, timeout: float = 180
+    ) -> subprocess.CompletedProcess:
         """``airflow <args>`` in the stack's environment; output kept for the assertion message."""
-        result = subprocess.run([sys.executable, "-m", "airflow", *args], env=self.env,
-                                capture_output=True, text=True, timeout=timeout, cwd=self.home)
+        result = subprocess.run(
+            [sys.executable, "-m", "airflow", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=self.home,
+        )
         if check and result.returncode:
-            raise AssertionError(f"airflow {' '.join(args)} exited {result.returncode}\n"
-                                 f"stdout:\n{result.stdout[-4000:]}\n"
-                                 f"stderr:\n{result.stderr[-4000:]}")
+            raise AssertionError(
+                f"airflow {' '.join(args)} exited {result.returncode}\n"
+                f"stdout:\n{result.stdout[-4000:]}\n"
+                f"stderr:\n{result.stderr[-4000:]}"
+            )
         return result
 
     def start(self, name: str, *args: str) -> subprocess.Popen:
         """A long-running ``airflow <args>`` in its own session; output to ``logs/<name>.log``."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_dir / f"{name}.log", "ab") as out:
-            proc = subprocess.Popen([sys.executable, "-m", "airflow", *args], env=self.env,
-                                    stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    cwd=self.home, start_new_session=True)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "airflow", *args],
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=self.home,
+                start_new_session=True,
+            )
         self.processes[name] = proc
         return proc
 
@@ -152,24 +172,29 @@ class AirflowStack:
     def assert_alive(self) -> None:
         for name, proc in self.processes.items():
             if proc.poll() is not None:
-                raise AssertionError(f"airflow {name} exited with {proc.returncode}\n"
-                                     + self.diagnostics())
+                raise AssertionError(
+                    f"airflow {name} exited with {proc.returncode}\n" + self.diagnostics()
+                )
 
     def diagnostics(self, lines: int = 40) -> str:
         """Tails of the processes' logs and of the task logs that mention an error."""
-        parts = [f"--- {name} (pid {proc.pid}, exit {proc.poll()}): {self.log_dir / name}.log ---\n"
-                 + tail(self.log_dir / f"{name}.log", lines)
-                 for name, proc in self.processes.items()]
+        parts = [
+            f"--- {name} (pid {proc.pid}, exit {proc.poll()}): {self.log_dir / name}.log ---\n"
+            + tail(self.log_dir / f"{name}.log", lines)
+            for name, proc in self.processes.items()
+        ]
         task_logs = sorted(self.log_dir.glob("dag_id=*/**/*.log"))
         for path in task_logs:
             text = path.read_text(errors="replace")
             if '"level":"error"' in text or "ERROR" in text or "Traceback" in text:
-                parts.append(f"--- task log {path.relative_to(self.log_dir)} ---\n"
-                             + tail(path, lines))
+                parts.append(
+                    f"--- task log {path.relative_to(self.log_dir)} ---\n" + tail(path, lines)
+                )
         return "\n".join(parts)
 
-    def wait_until(self, what: str, check: Callable[[], object], timeout: float,
-                   interval: float = 1.0):
+    def wait_until(
+        self, what: str, check: Callable[[], object], timeout: float, interval: float = 1.0
+    ):
         """Poll ``check`` until it returns something truthy; fail with the log tails on timeout."""
         deadline = time.monotonic() + timeout
         last_error: Exception | None = None
@@ -182,16 +207,21 @@ class AirflowStack:
             except (requests.RequestException, AssertionError) as error:
                 last_error = error
             time.sleep(interval)
-        raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}"
-                             f" (last error: {last_error!r})\n{self.diagnostics()}")
+        raise AssertionError(
+            f"timed out after {timeout:.0f}s waiting for {what}"
+            f" (last error: {last_error!r})\n{self.diagnostics()}"
+        )
 
     # -- REST API ----------------------------------------------------------------------------------
 
     def token(self, refresh: bool = False) -> str:
         """A JWT from SimpleAuthManager's ``POST /auth/token``."""
         if self._token is None or refresh:
-            response = requests.post(f"{self.base_url}/auth/token", timeout=10,
-                                     json={"username": ADMIN_USER, "password": self.password})
+            response = requests.post(
+                f"{self.base_url}/auth/token",
+                timeout=10,
+                json={"username": ADMIN_USER, "password": self.password},
+            )
             response.raise_for_status()
             self._token = response.json()["access_token"]
         return self._token
@@ -203,23 +233,27 @@ class AirflowStack:
         return requests.request(method, f"{self.base_url}/api/v2{path}", headers=headers, **kwargs)
 
     def dag_runs(self, dag_id: str = DAG_ID) -> list[dict]:
-        response = self.api("GET", f"/dags/{dag_id}/dagRuns",
-                            params={"limit": 100, "order_by": "logical_date"})
+        response = self.api(
+            "GET", f"/dags/{dag_id}/dagRuns", params={"limit": 100, "order_by": "logical_date"}
+        )
         response.raise_for_status()
         return list(response.json()["dag_runs"])
 
     def task_instances(self, run_id: str, dag_id: str = DAG_ID) -> list[dict]:
-        response = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances",
-                            params={"limit": 100})
+        response = self.api(
+            "GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", params={"limit": 100}
+        )
         response.raise_for_status()
         return list(response.json()["task_instances"])
 
-    def wait_for_dag_runs(self, select: Callable[[dict], bool], count: int, timeout: float,
-                          dag_id: str = DAG_ID) -> list[dict]:
+    def wait_for_dag_runs(
+        self, select: Callable[[dict], bool], count: int, timeout: float, dag_id: str = DAG_ID
+    ) -> list[dict]:
         """The ``count`` runs that ``select`` picks, once all of them are finished (success/failed).
 
         Fails at once, with each failed task's state, when a selected run failed.
         """
+
         def finished() -> list[dict] | None:
             runs = [r for r in self.dag_runs(dag_id) if select(r)]
             if len(runs) < count or any(r["state"] not in TERMINAL_RUN_STATES for r in runs):
@@ -232,8 +266,10 @@ class AirflowStack:
             details = []
             for run in failed:
                 tis = self.task_instances(run["dag_run_id"], dag_id)
-                details.append(f"{run['dag_run_id']}: " + ", ".join(
-                    f"{ti['task_id']}[{ti['map_index']}]={ti['state']}" for ti in tis))
+                details.append(
+                    f"{run['dag_run_id']}: "
+                    + ", ".join(f"{ti['task_id']}[{ti['map_index']}]={ti['state']}" for ti in tis)
+                )
             raise AssertionError("runs failed:\n" + "\n".join(details) + "\n" + self.diagnostics())
         return runs
 
@@ -242,6 +278,7 @@ class AirflowStack:
 
         Only then may another backfill of the same DAG be created.
         """
+
         def completed() -> dict | None:
             response = self.api("GET", f"/backfills/{backfill_id}")
             response.raise_for_status()
@@ -260,11 +297,11 @@ class AirflowStack:
         response.raise_for_status()
         return max(response.json()["backfills"], key=lambda b: b["id"])
 
-    def trigger(self, conf: dict, dag_id: str = DAG_ID,
-                logical_date: datetime | None = None) -> str:
+    def trigger(
+        self, conf: dict, dag_id: str = DAG_ID, logical_date: datetime | None = None
+    ) -> str:
         """A manual run through ``POST /dags/{dag_id}/dagRuns``; returns its run id."""
-        body = {"conf": conf,
-                "logical_date": logical_date.isoformat() if logical_date else None}
+        body = {"conf": conf, "logical_date": logical_date.isoformat() if logical_date else None}
         response = self.api("POST", f"/dags/{dag_id}/dagRuns", json=body)
         assert response.status_code == 200, response.text
         return response.json()["dag_run_id"]
@@ -289,8 +326,9 @@ def wait_for_port(port: int, timeout: float, proc: subprocess.Popen | None = Non
     raise AssertionError(f"nothing listening on 127.0.0.1:{port} after {timeout:.0f}s")
 
 
-def start_stack(home: Path, connections: dict[str, str], dags: Iterable[str] = (DAG_ID,),
-                timeout: float = 90) -> AirflowStack:
+def start_stack(
+    home: Path, connections: dict[str, str], dags: Iterable[str] = (DAG_ID,), timeout: float = 90
+) -> AirflowStack:
     """Migrate the DB, start api-server and scheduler, serialize and unpause the DAGs.
 
     Returns once the REST API hands out a token, the scheduler heartbeats and the DAGs are
@@ -301,12 +339,17 @@ def start_stack(home: Path, connections: dict[str, str], dags: Iterable[str] = (
     password_file = home / "simple_auth_manager_passwords.json"
     password_file.write_text(json.dumps({ADMIN_USER: password}))
     port = free_port()
-    stack = AirflowStack(home=home, port=port, password=password,
-                         env=airflow_env(home, port, connections, password_file))
+    stack = AirflowStack(
+        home=home,
+        port=port,
+        password=password,
+        env=airflow_env(home, port, connections, password_file),
+    )
     try:
         stack.cli("db", "migrate")
-        stack.start("api-server", "api-server", "--host", "127.0.0.1", "--port", str(port),
-                    "--workers", "1")
+        stack.start(
+            "api-server", "api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"
+        )
         # No log server (it would listen on every interface at a fixed port): the api-server
         # reads the task logs from this AIRFLOW_HOME directly.
         stack.start("scheduler", "scheduler", "--skip-serve-logs")
@@ -315,8 +358,9 @@ def start_stack(home: Path, connections: dict[str, str], dags: Iterable[str] = (
             wait_for_port(port, timeout, stack.processes["api-server"])
         except AssertionError as error:
             raise AssertionError(f"{error}\n{stack.diagnostics()}") from None
-        stack.wait_until("the REST API to hand out a token", lambda: stack.token(refresh=True),
-                         timeout)
+        stack.wait_until(
+            "the REST API to hand out a token", lambda: stack.token(refresh=True), timeout
+        )
         for dag_id in dags:
             response = stack.api("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
             assert response.status_code == 200, f"unpausing {dag_id}: {response.text}"
@@ -334,13 +378,18 @@ def start_stack(home: Path, connections: dict[str, str], dags: Iterable[str] = (
 
 # -- fixtures -------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="session")
 def airflow_stack(iam_endpoint, tmp_path_factory) -> AirflowStack:
     """One stack per session. Connections ``aws_default`` and ``aws_demo`` point at the session's
     moto IAM server (``iam_endpoint``, from the conftest)."""
-    stack = start_stack(tmp_path_factory.mktemp("airflow-stack"),
-                        {"aws_default": aws_connection_uri(iam_endpoint),
-                         "aws_demo": aws_connection_uri(iam_endpoint)})
+    stack = start_stack(
+        tmp_path_factory.mktemp("airflow-stack"),
+        {
+            "aws_default": aws_connection_uri(iam_endpoint),
+            "aws_demo": aws_connection_uri(iam_endpoint),
+        },
+    )
     try:
         yield stack
     finally:
@@ -372,10 +421,14 @@ def demo_dag_run(airflow_stack, iam_endpoint, tmp_path_factory) -> FinishedRun:
     reset_moto(iam_endpoint)
     seed_demo_organisation(iam_client(iam_endpoint))
     output_dir = tmp_path_factory.mktemp("demo-output")
-    run_id = airflow_stack.trigger({
-        "aws_conn_id": "aws_demo", "batch_size": 10, "output_uri": f"file://{output_dir}",
-        "settle_seconds": 0,
-    })
+    run_id = airflow_stack.trigger(
+        {
+            "aws_conn_id": "aws_demo",
+            "batch_size": 10,
+            "output_uri": f"file://{output_dir}",
+            "settle_seconds": 0,
+        }
+    )
     (run,) = airflow_stack.wait_for_dag_runs(lambda r: r["dag_run_id"] == run_id, 1, timeout=120)
     return FinishedRun(run_id=run_id, output_dir=output_dir, run=run)
 

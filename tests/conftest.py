@@ -40,8 +40,12 @@ pytest_plugins = ["tests.sekoia_server", "tests.airflow_stack"]
 @pytest.fixture(scope="session")
 def airflow_home() -> Path:
     """A migrated SQLite metadata DB in a temporary AIRFLOW_HOME (once per session)."""
-    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True,
-                   capture_output=True, env=os.environ.copy())
+    subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"],
+        check=True,
+        capture_output=True,
+        env=os.environ.copy(),
+    )
     return Path(_AIRFLOW_HOME)
 
 
@@ -56,11 +60,18 @@ def iam_endpoint() -> str:
 
 
 def aws_connection_uri(endpoint: str) -> str:
-    return json.dumps({
-        "conn_type": "aws", "login": "testing", "password": "testing",
-        "extra": {"endpoint_url": endpoint, "region_name": "us-east-1",
-                  "config_kwargs": {"retries": {"mode": "standard", "max_attempts": 2}}},
-    })
+    return json.dumps(
+        {
+            "conn_type": "aws",
+            "login": "testing",
+            "password": "testing",
+            "extra": {
+                "endpoint_url": endpoint,
+                "region_name": "us-east-1",
+                "config_kwargs": {"retries": {"mode": "standard", "max_attempts": 2}},
+            },
+        }
+    )
 
 
 @pytest.fixture
@@ -82,7 +93,8 @@ def ocsf_validator():
     from ocsf_json_schema import OcsfJsonSchemaEmbedded, get_ocsf_schema
 
     schema = OcsfJsonSchemaEmbedded(get_ocsf_schema(version="1.6.0")).get_class_schema(
-        class_name="user_inventory", profiles=[])
+        class_name="user_inventory", profiles=[]
+    )
     validator = Draft202012Validator(schema)
 
     def validate(event: dict) -> None:

@@ -1,4 +1,4 @@
-"""Running the sample DAG for real (``dag.test()`` on the session's SQLite DB) and reading its output."""
+"""Running the sample DAG for real (``dag.test()`` on the session SQLite DB), reading its output."""
 
 from __future__ import annotations
 
@@ -33,8 +33,11 @@ def run_sample_dag(conf: dict, logical_date: datetime | None = None):
 
 def read_events(folder: Path) -> list[dict]:
     """Every event of every NDJSON file below ``folder``."""
-    return [json.loads(line) for f in sorted(folder.rglob("*.ndjson"))
-            for line in f.read_text().splitlines()]
+    return [
+        json.loads(line)
+        for f in sorted(folder.rglob("*.ndjson"))
+        for line in f.read_text().splitlines()
+    ]
 
 
 def checkpoint_value(aws_conn_id: str = "aws_default") -> str | None:

@@ -15,15 +15,19 @@ from tests.conftest import aws_connection_uri
 
 
 @contextmanager
-def restricted_reader(iam, endpoint: str, monkeypatch, denied: list[str],
-                      conn_id: str = "aws_restricted"):
+def restricted_reader(
+    iam, endpoint: str, monkeypatch, denied: list[str], conn_id: str = "aws_restricted"
+):
     """An ``aws`` connection ``conn_id`` whose keys may do ``iam:*`` except ``denied`` actions."""
     iam.create_user(UserName="ocsf-reader")
     statements = [{"Effect": "Allow", "Action": "iam:*", "Resource": "*"}]
     if denied:
         statements.append({"Effect": "Deny", "Action": denied, "Resource": "*"})
-    iam.put_user_policy(UserName="ocsf-reader", PolicyName="reader",
-                        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": statements}))
+    iam.put_user_policy(
+        UserName="ocsf-reader",
+        PolicyName="reader",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": statements}),
+    )
     key = iam.create_access_key(UserName="ocsf-reader")["AccessKey"]
     conn = json.loads(aws_connection_uri(endpoint))
     conn.update(login=key["AccessKeyId"], password=key["SecretAccessKey"])

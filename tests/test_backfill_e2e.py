@@ -74,16 +74,27 @@ def seeded_users(airflow_stack, iam_endpoint):  # noqa: F811
 
 def snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
     """Every file below root (hidden temporaries included): relative path -> (bytes, mtime_ns)."""
-    return {str(p.relative_to(root)): (p.read_bytes(), p.stat().st_mtime_ns)
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): (p.read_bytes(), p.stat().st_mtime_ns)
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def run_backfill(stack, output_dir: Path, *extra: str) -> None:
-    stack.cli("backfill", "create", "--dag-id", DAG_ID,
-              "--from-date", FROM.isoformat(), "--to-date", TO.isoformat(),
-              "--dag-run-conf", json.dumps({"output_uri": f"file://{output_dir}",
-                                            "settle_seconds": 0}),
-              *extra)
+    stack.cli(
+        "backfill",
+        "create",
+        "--dag-id",
+        DAG_ID,
+        "--from-date",
+        FROM.isoformat(),
+        "--to-date",
+        TO.isoformat(),
+        "--dag-run-conf",
+        json.dumps({"output_uri": f"file://{output_dir}", "settle_seconds": 0}),
+        *extra,
+    )
 
 
 def wait_for_backfill(stack, started: datetime) -> list[dict]:
@@ -91,19 +102,27 @@ def wait_for_backfill(stack, started: datetime) -> list[dict]:
     starts = {start for start, _ in INTERVALS}
 
     def ours(run: dict) -> bool:
-        return (run["run_type"] == "backfill"
-                and datetime.fromisoformat(run["logical_date"]) in starts
-                and run["end_date"] is not None
-                and datetime.fromisoformat(run["end_date"]) > started)
+        return (
+            run["run_type"] == "backfill"
+            and datetime.fromisoformat(run["logical_date"]) in starts
+            and run["end_date"] is not None
+            and datetime.fromisoformat(run["end_date"]) > started
+        )
 
     runs = stack.wait_for_dag_runs(ours, count=len(INTERVALS), timeout=150)
-    assert {(datetime.fromisoformat(r["data_interval_start"]),
-             datetime.fromisoformat(r["data_interval_end"])) for r in runs} == set(INTERVALS)
+    assert {
+        (
+            datetime.fromisoformat(r["data_interval_start"]),
+            datetime.fromisoformat(r["data_interval_end"]),
+        )
+        for r in runs
+    } == set(INTERVALS)
     return runs
 
 
 def test_backfill_writes_each_interval_and_reprocessing_is_identical(
-        airflow_stack, seeded_users, tmp_path, ocsf_validator):  # noqa: F811
+    airflow_stack, seeded_users, tmp_path, ocsf_validator
+):  # noqa: F811
     stack = airflow_stack
     output = tmp_path / "out"
 

@@ -33,7 +33,7 @@ REQUIRED_SERVICES = {*LONG_RUNNING, "airflow-init", "airflow-cli"}
 # Every service that runs Airflow code against the shared metadata database.
 AIRFLOW_SERVICES = {*AIRFLOW_COMPONENTS, "airflow-init", "airflow-cli"}
 
-# compose-go: `$$` is a literal `$`; `${NAME...}` ends at the first `}` (a literal `{` does not nest).
+# compose-go: `$$` is a literal `$`; `${NAME...}` ends at the first `}` (a `{` does not nest).
 _INTERPOLATION = re.compile(
     r"\$(?:(?P<escaped>\$)|\{(?P<braced>[^}]*)\}|(?P<named>[_A-Za-z][_A-Za-z0-9]*)|(?P<invalid>))"
 )
@@ -204,7 +204,9 @@ def test_workers_start_after_the_execution_api_is_healthy(services):
 def test_init_service_migrates_the_database_and_owns_the_shared_folders(services):
     init = services["airflow-init"]
     script = _as_text(init["command"])
-    migrates = "airflow db migrate" in script or _environment(init).get("_AIRFLOW_DB_MIGRATE") == "true"
+    migrates = (
+        "airflow db migrate" in script or _environment(init).get("_AIRFLOW_DB_MIGRATE") == "true"
+    )
     assert migrates
     assert "airflow config list" in script
     assert init["user"] == "0:0"
@@ -284,7 +286,12 @@ def test_dockerfile_pins_apache_airflow_and_installs_the_repo(dockerfile_instruc
             *sources, destination = [p for p in rest.split() if not p.startswith("--")]
             for source in sources:
                 copied[source] = destination
-    for needed in ("pyproject.toml", "setup.cfg", "constraints.txt", "airflow_provider_awsiam_ocsf"):
+    for needed in (
+        "pyproject.toml",
+        "setup.cfg",
+        "constraints.txt",
+        "airflow_provider_awsiam_ocsf",
+    ):
         assert needed in copied, f"{needed} is not copied into the image"
         assert copied[needed].startswith("${PROVIDER_SRC}")
     for source in copied:
@@ -347,7 +354,9 @@ def test_deployment_guide_commands_use_this_file_and_real_services(services):
     assert commands
     for command in commands:
         assert "-f docker-compose.airflow.yml" in command, command
-        for service in re.findall(r"(?:run (?:--rm )?|exec |logs (?:-f )?)([a-z][a-z0-9-]+)", command):
+        for service in re.findall(
+            r"(?:run (?:--rm )?|exec |logs (?:-f )?)([a-z][a-z0-9-]+)", command
+        ):
             assert service in services, command
         for service in re.findall(r"--scale ([a-z0-9-]+)=", command):
             assert service in services, command

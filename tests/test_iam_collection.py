@@ -35,17 +35,29 @@ def test_users_with_zero_one_and_several_groups_and_mfa_kinds(iam, strategy, ocs
     by_name = {e["user"]["name"]: e["user"] for e in events}
     assert by_name["oscar.noaccess"]["groups"] == []
     assert [g["name"] for g in by_name["alice.admin"]["groups"]] == ["Admins"]
-    assert [g["name"] for g in by_name["dave.ops"]["groups"]] == ["Auditors", "Developers",
-                                                                   "Support"]
+    assert [g["name"] for g in by_name["dave.ops"]["groups"]] == [
+        "Auditors",
+        "Developers",
+        "Support",
+    ]
     assert by_name["alice.admin"]["has_mfa"] is True  # virtual
     assert by_name["dave.ops"]["has_mfa"] is True  # hardware
     assert by_name["carol.dev"]["has_mfa"] is False
     admins = {name for name, u in by_name.items() if u["type"] == "Admin"}
-    assert admins == {"alice.admin", "rupert.admin2", "grace.root-like", "heidi.inline",
-                      "ivan.breakglass", "trent.security", "ken.custom-admin"}
+    assert admins == {
+        "alice.admin",
+        "rupert.admin2",
+        "grace.root-like",
+        "heidi.inline",
+        "ivan.breakglass",
+        "trent.security",
+        "ken.custom-admin",
+    }
     assert by_name["judy.finance"]["type"] == "User"  # ReadOnlyAdminNotes is only a name
     assert {g["name"]: g.get("privileges") for g in by_name["carol.dev"]["groups"]} == {
-        "Developers": ["PowerUserAccess"], "Auditors": ["ReadOnlyAccess", "SecurityAudit"]}
+        "Developers": ["PowerUserAccess"],
+        "Auditors": ["ReadOnlyAccess", "SecurityAudit"],
+    }
 
 
 def test_bulk_and_per_user_produce_identical_events(iam):
@@ -58,8 +70,11 @@ def test_bulk_and_per_user_produce_identical_events(iam):
 def test_bulk_costs_a_handful_of_calls_and_per_user_four_per_user(iam):
     seed_demo_organisation(iam)
     _, _, bulk = collect("bulk")
-    assert bulk.calls == {"GetAccountAuthorizationDetails": 1, "GenerateCredentialReport": 2,
-                          "GetCredentialReport": 1}
+    assert bulk.calls == {
+        "GetAccountAuthorizationDetails": 1,
+        "GenerateCredentialReport": 2,
+        "GetCredentialReport": 1,
+    }
     _, _, per_user = collect("per_user")
     n = len(USERS)
     assert per_user.calls["ListGroupsForUser"] == n
@@ -79,8 +94,9 @@ def test_a_group_shared_by_many_users_is_fetched_once(iam):
     assert hook.calls["ListGroupPolicies"] == 1
 
 
-def test_denied_mfa_lookup_leaves_has_mfa_out_and_keeps_the_user(iam, iam_endpoint, monkeypatch,
-                                                                   ocsf_validator):
+def test_denied_mfa_lookup_leaves_has_mfa_out_and_keeps_the_user(
+    iam, iam_endpoint, monkeypatch, ocsf_validator
+):
     seed_demo_organisation(iam)
     with restricted_reader(iam, iam_endpoint, monkeypatch, ["iam:ListMFADevices"]) as conn:
         users, events, _ = collect("per_user", conn)
@@ -105,24 +121,28 @@ def test_denied_group_lookup_keeps_the_user_without_groups(iam, iam_endpoint, mo
     assert "type" not in by_name["oscar.noaccess"]  # undecidable without its groups
 
 
-def test_auto_falls_back_to_per_user_when_account_details_are_denied(iam, iam_endpoint,
-                                                                     monkeypatch, caplog):
+def test_auto_falls_back_to_per_user_when_account_details_are_denied(
+    iam, iam_endpoint, monkeypatch, caplog
+):
     seed_demo_organisation(iam)
     _, expected, _ = collect("bulk")
-    with restricted_reader(iam, iam_endpoint, monkeypatch,
-                           ["iam:GetAccountAuthorizationDetails"]) as conn:
+    with restricted_reader(
+        iam, iam_endpoint, monkeypatch, ["iam:GetAccountAuthorizationDetails"]
+    ) as conn:
         _, events, hook = collect("auto", conn)
     assert "GetAccountAuthorizationDetails" in hook.calls and "ListUsers" in hook.calls
     assert [e for e in events if e["user"]["name"] != "ocsf-reader"] == expected
     assert any("iam:GetAccountAuthorizationDetails" in r.getMessage() for r in caplog.records)
 
 
-def test_bulk_reads_mfa_per_user_when_the_credential_report_is_denied(iam, iam_endpoint,
-                                                                      monkeypatch):
+def test_bulk_reads_mfa_per_user_when_the_credential_report_is_denied(
+    iam, iam_endpoint, monkeypatch
+):
     seed_demo_organisation(iam)
     _, expected, _ = collect("bulk")
-    with restricted_reader(iam, iam_endpoint, monkeypatch,
-                           ["iam:GenerateCredentialReport", "iam:GetCredentialReport"]) as conn:
+    with restricted_reader(
+        iam, iam_endpoint, monkeypatch, ["iam:GenerateCredentialReport", "iam:GetCredentialReport"]
+    ) as conn:
         _, events, hook = collect("bulk", conn)
     assert [e for e in events if e["user"]["name"] != "ocsf-reader"] == expected
     assert hook.calls["ListMFADevices"] == len(USERS) + 1
@@ -132,8 +152,9 @@ def test_bulk_reads_mfa_per_user_when_the_credential_report_is_denied(iam, iam_e
 def test_bulk_strategy_fails_when_denied_instead_of_falling_back(iam, iam_endpoint, monkeypatch):
     from botocore.exceptions import ClientError
 
-    with restricted_reader(iam, iam_endpoint, monkeypatch,
-                           ["iam:GetAccountAuthorizationDetails"]) as conn:
+    with restricted_reader(
+        iam, iam_endpoint, monkeypatch, ["iam:GetAccountAuthorizationDetails"]
+    ) as conn:
         with pytest.raises(ClientError, match="AccessDenied"):
             collect("bulk", conn)
 
@@ -150,8 +171,11 @@ def test_window_keeps_users_created_inside_it_only(iam):
 
 
 def test_no_credentials_fails_naming_the_connection(iam, monkeypatch):
-    monkeypatch.setenv("AIRFLOW_CONN_AWS_EMPTY", '{"conn_type": "aws", "extra": {'
-                       '"endpoint_url": "http://127.0.0.1:9", "region_name": "us-east-1"}}')
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_AWS_EMPTY",
+        '{"conn_type": "aws", "extra": {'
+        '"endpoint_url": "http://127.0.0.1:9", "region_name": "us-east-1"}}',
+    )
     for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.delenv(var)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
@@ -165,14 +189,23 @@ def test_no_credentials_fails_naming_the_connection(iam, monkeypatch):
 
 
 def _user(i):
-    return {"UserName": f"u{i}", "UserId": f"AIDAEXAMPLEUSER{i:05d}", "Arn": f"arn:aws:iam::123456789012:user/u{i}",
-            "Path": "/", "CreateDate": dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)}
+    return {
+        "UserName": f"u{i}",
+        "UserId": f"AIDAEXAMPLEUSER{i:05d}",
+        "Arn": f"arn:aws:iam::123456789012:user/u{i}",
+        "Path": "/",
+        "CreateDate": dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc),
+    }
 
 
 def _group(name):
-    return {"GroupName": name, "GroupId": "AGPAEXAMPLEGROUP" + name, "Path": "/",
-            "Arn": f"arn:aws:iam::123456789012:group/{name}",
-            "CreateDate": dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)}
+    return {
+        "GroupName": name,
+        "GroupId": "AGPAEXAMPLEGROUP" + name,
+        "Path": "/",
+        "Arn": f"arn:aws:iam::123456789012:group/{name}",
+        "CreateDate": dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc),
+    }
 
 
 def _attached(name):
@@ -182,39 +215,81 @@ def _attached(name):
 def test_every_paginated_call_follows_markers_across_pages(iam):
     hook = IamHook(aws_conn_id="aws_default")
     with Stubber(hook.client) as stub:
-        stub.add_response("list_users", {"Users": [_user(1), _user(2)], "IsTruncated": True,
-                                         "Marker": "m1"}, {"MaxItems": 1000})
-        stub.add_response("list_users", {"Users": [_user(3)], "IsTruncated": True, "Marker": "m2"},
-                          {"Marker": "m1", "MaxItems": 1000})
-        stub.add_response("list_users", {"Users": [_user(4)], "IsTruncated": False},
-                          {"Marker": "m2", "MaxItems": 1000})
+        stub.add_response(
+            "list_users",
+            {"Users": [_user(1), _user(2)], "IsTruncated": True, "Marker": "m1"},
+            {"MaxItems": 1000},
+        )
+        stub.add_response(
+            "list_users",
+            {"Users": [_user(3)], "IsTruncated": True, "Marker": "m2"},
+            {"Marker": "m1", "MaxItems": 1000},
+        )
+        stub.add_response(
+            "list_users",
+            {"Users": [_user(4)], "IsTruncated": False},
+            {"Marker": "m2", "MaxItems": 1000},
+        )
         stub.add_response("list_policies", {"Policies": [], "IsTruncated": False})
-        stub.add_response("list_groups", {"Groups": [_group("A")], "IsTruncated": True,
-                                          "Marker": "g1"})
-        stub.add_response("list_groups", {"Groups": [_group("B")], "IsTruncated": False},
-                          {"Marker": "g1", "MaxItems": 1000})
+        stub.add_response(
+            "list_groups", {"Groups": [_group("A")], "IsTruncated": True, "Marker": "g1"}
+        )
+        stub.add_response(
+            "list_groups",
+            {"Groups": [_group("B")], "IsTruncated": False},
+            {"Marker": "g1", "MaxItems": 1000},
+        )
         for name in ("A", "B"):
-            stub.add_response("list_attached_group_policies",
-                              {"AttachedPolicies": [_attached("ReadOnlyAccess")],
-                               "IsTruncated": True, "Marker": "p1"}, {"GroupName": name})
-            stub.add_response("list_attached_group_policies",
-                              {"AttachedPolicies": [_attached("AdministratorAccess")],
-                               "IsTruncated": False}, {"GroupName": name, "Marker": "p1"})
-            stub.add_response("list_group_policies", {"PolicyNames": [], "IsTruncated": False},
-                              {"GroupName": name})
+            stub.add_response(
+                "list_attached_group_policies",
+                {
+                    "AttachedPolicies": [_attached("ReadOnlyAccess")],
+                    "IsTruncated": True,
+                    "Marker": "p1",
+                },
+                {"GroupName": name},
+            )
+            stub.add_response(
+                "list_attached_group_policies",
+                {"AttachedPolicies": [_attached("AdministratorAccess")], "IsTruncated": False},
+                {"GroupName": name, "Marker": "p1"},
+            )
+            stub.add_response(
+                "list_group_policies",
+                {"PolicyNames": [], "IsTruncated": False},
+                {"GroupName": name},
+            )
         listing = list_users(hook, "per_user", Window())
-        stub.add_response("list_groups_for_user", {"Groups": [_group("A")], "IsTruncated": True,
-                                                   "Marker": "u1"}, {"UserName": "u1"})
-        stub.add_response("list_groups_for_user", {"Groups": [_group("B")], "IsTruncated": False},
-                          {"UserName": "u1", "Marker": "u1"})
-        stub.add_response("list_attached_user_policies", {"AttachedPolicies": [],
-                                                          "IsTruncated": False})
+        stub.add_response(
+            "list_groups_for_user",
+            {"Groups": [_group("A")], "IsTruncated": True, "Marker": "u1"},
+            {"UserName": "u1"},
+        )
+        stub.add_response(
+            "list_groups_for_user",
+            {"Groups": [_group("B")], "IsTruncated": False},
+            {"UserName": "u1", "Marker": "u1"},
+        )
+        stub.add_response(
+            "list_attached_user_policies", {"AttachedPolicies": [], "IsTruncated": False}
+        )
         stub.add_response("list_user_policies", {"PolicyNames": [], "IsTruncated": False})
-        stub.add_response("list_mfa_devices", {"MFADevices": [], "IsTruncated": True,
-                                               "Marker": "d1"})
-        stub.add_response("list_mfa_devices", {"MFADevices": [{
-            "UserName": "u1", "SerialNumber": "GAHT12345678",
-            "EnableDate": dt.datetime(2024, 1, 1)}], "IsTruncated": False})
+        stub.add_response(
+            "list_mfa_devices", {"MFADevices": [], "IsTruncated": True, "Marker": "d1"}
+        )
+        stub.add_response(
+            "list_mfa_devices",
+            {
+                "MFADevices": [
+                    {
+                        "UserName": "u1",
+                        "SerialNumber": "GAHT12345678",
+                        "EnableDate": dt.datetime(2024, 1, 1),
+                    }
+                ],
+                "IsTruncated": False,
+            },
+        )
         [u1] = enrich_users(hook, listing.users[:1], listing.catalog)
         stub.assert_no_pending_responses()
     assert [u.name for u in listing.users] == ["u1", "u2", "u3", "u4"]
@@ -226,19 +301,29 @@ def test_every_paginated_call_follows_markers_across_pages(iam):
 def test_account_authorization_details_are_read_across_pages(iam):
     hook = IamHook(aws_conn_id="aws_default")
     detail = {**_user(1), "GroupList": ["A"], "AttachedManagedPolicies": [], "UserPolicyList": []}
-    group = {**_group("A"), "AttachedManagedPolicies": [_attached("AdministratorAccess")],
-             "GroupPolicyList": []}
+    group = {
+        **_group("A"),
+        "AttachedManagedPolicies": [_attached("AdministratorAccess")],
+        "GroupPolicyList": [],
+    }
     with Stubber(hook.client) as stub:
-        stub.add_response("get_account_authorization_details",
-                          {"UserDetailList": [detail], "IsTruncated": True, "Marker": "a1"})
-        stub.add_response("get_account_authorization_details",
-                          {"GroupDetailList": [group], "IsTruncated": False},
-                          {"Filter": ["User", "Group", "LocalManagedPolicy"], "MaxItems": 1000,
-                           "Marker": "a1"})
+        stub.add_response(
+            "get_account_authorization_details",
+            {"UserDetailList": [detail], "IsTruncated": True, "Marker": "a1"},
+        )
+        stub.add_response(
+            "get_account_authorization_details",
+            {"GroupDetailList": [group], "IsTruncated": False},
+            {"Filter": ["User", "Group", "LocalManagedPolicy"], "MaxItems": 1000, "Marker": "a1"},
+        )
         stub.add_response("generate_credential_report", {"State": "COMPLETE"})
-        stub.add_response("get_credential_report", {
-            "Content": b"user,arn,mfa_active\nu1,arn:aws:iam::123456789012:user/u1,true\n",
-            "ReportFormat": "text/csv"})
+        stub.add_response(
+            "get_credential_report",
+            {
+                "Content": b"user,arn,mfa_active\nu1,arn:aws:iam::123456789012:user/u1,true\n",
+                "ReportFormat": "text/csv",
+            },
+        )
         listing = list_users(hook, "bulk", Window())
         stub.assert_no_pending_responses()
     [u1] = listing.users

@@ -21,20 +21,31 @@ from airflow_provider_awsiam_ocsf.policies import document_grants_admin
 ACCOUNT = "123456789012"
 CREATED = datetime(2024, 5, 17, 9, 30, 15, tzinfo=timezone.utc)
 STAR = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
-NOTES = {"Version": "2012-10-17",
-         "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}
+NOTES = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}],
+}
 
 
 def user(name="alice", partition="aws", **facts) -> IamUser:
     facts.setdefault("groups", [])
     facts.setdefault("grants_admin", False)
-    return IamUser(name=name, user_id="AIDAEXAMPLE", created=CREATED,
-                   arn=f"arn:{partition}:iam::{ACCOUNT}:user/{name}", **facts)
+    return IamUser(
+        name=name,
+        user_id="AIDAEXAMPLE",
+        created=CREATED,
+        arn=f"arn:{partition}:iam::{ACCOUNT}:user/{name}",
+        **facts,
+    )
 
 
 def group(name, admin=False, policies=("ReadOnlyAccess",)) -> GroupFacts:
-    return GroupFacts(name=name, arn=f"arn:aws:iam::{ACCOUNT}:group/{name}",
-                      policy_names=list(policies), grants_admin=admin)
+    return GroupFacts(
+        name=name,
+        arn=f"arn:aws:iam::{ACCOUNT}:group/{name}",
+        policy_names=list(policies),
+        grants_admin=admin,
+    )
 
 
 def event(u: IamUser) -> dict:
@@ -42,8 +53,9 @@ def event(u: IamUser) -> dict:
 
 
 def test_every_row_of_the_mapping_table(ocsf_validator):
-    e = event(user(groups=[group("Devs", policies=["PowerUserAccess", "ReadOnlyAccess"])],
-                   has_mfa=True))
+    e = event(
+        user(groups=[group("Devs", policies=["PowerUserAccess", "ReadOnlyAccess"])], has_mfa=True)
+    )
     ocsf_validator(e)
     assert (e["activity_id"], e["activity_name"]) == (2, "Collect")
     assert (e["category_uid"], e["category_name"]) == (5, "Discovery")
@@ -51,14 +63,21 @@ def test_every_row_of_the_mapping_table(ocsf_validator):
     assert (e["type_uid"], e["type_name"]) == (500302, "User Inventory Info: Collect")
     assert (e["severity_id"], e["severity"]) == (1, "Informational")
     assert e["time"] == int(CREATED.timestamp()) * 1000
-    assert e["metadata"] == {"product": {"name": "AWS IAM Asset Connector", "version": __version__},
-                             "version": "1.6.0"}
+    assert e["metadata"] == {
+        "product": {"name": "AWS IAM Asset Connector", "version": __version__},
+        "version": "1.6.0",
+    }
     arn = f"arn:aws:iam::{ACCOUNT}:user/alice"
     u = e["user"]
     assert (u["name"], u["uid"], u["uid_alt"]) == ("alice", arn, "AIDAEXAMPLE")
     assert u["account"] == {"name": "alice", "uid": arn, "type": "AWS Account", "type_id": 10}
-    assert u["groups"] == [{"name": "Devs", "uid": f"arn:aws:iam::{ACCOUNT}:group/Devs",
-                            "privileges": ["PowerUserAccess", "ReadOnlyAccess"]}]
+    assert u["groups"] == [
+        {
+            "name": "Devs",
+            "uid": f"arn:aws:iam::{ACCOUNT}:group/Devs",
+            "privileges": ["PowerUserAccess", "ReadOnlyAccess"],
+        }
+    ]
     assert u["has_mfa"] is True
     assert u["org"] == {"uid": ACCOUNT, "name": f"AWS Account {ACCOUNT}"}
     assert (u["type"], u["type_id"]) == ("User", 1)
@@ -117,64 +136,98 @@ def test_naive_create_date_is_taken_as_utc():
 
 def test_parse_arn_keeps_slashes_and_colons_of_the_resource():
     arn = parse_arn("arn:aws-cn:iam::123456789012:user/path/with:colon")
-    assert (arn.partition, arn.account_id, arn.resource) == ("aws-cn", ACCOUNT, "user/path/with:colon")
+    assert (arn.partition, arn.account_id, arn.resource) == (
+        "aws-cn",
+        ACCOUNT,
+        "user/path/with:colon",
+    )
     assert account_id_of("arn:aws:iam::aws:policy/AdministratorAccess") is None
 
 
 # --- the admin rule --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("statement", [
-    {"Effect": "Allow", "Action": "*", "Resource": "*"},
-    {"Effect": "Allow", "Action": "*:*", "Resource": "*"},
-    {"Effect": "Allow", "Action": ["s3:*", "*"], "Resource": ["arn:aws:s3:::b", "*"]},
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        {"Effect": "Allow", "Action": "*", "Resource": "*"},
+        {"Effect": "Allow", "Action": "*:*", "Resource": "*"},
+        {"Effect": "Allow", "Action": ["s3:*", "*"], "Resource": ["arn:aws:s3:::b", "*"]},
+    ],
+)
 def test_statement_allowing_everything_is_admin(statement):
     assert document_grants_admin({"Statement": [statement]})
     assert document_grants_admin({"Statement": statement})  # a lone statement, not a list
 
 
-@pytest.mark.parametrize("statement", [
-    {"Effect": "Deny", "Action": "*", "Resource": "*"},
-    {"Effect": "Allow", "Action": "iam:*", "Resource": "*"},
-    {"Effect": "Allow", "Action": "*", "Resource": "arn:aws:s3:::bucket/*"},
-    {"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"},
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        {"Effect": "Deny", "Action": "*", "Resource": "*"},
+        {"Effect": "Allow", "Action": "iam:*", "Resource": "*"},
+        {"Effect": "Allow", "Action": "*", "Resource": "arn:aws:s3:::bucket/*"},
+        {"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"},
+    ],
+)
 def test_narrower_statements_are_not_admin(statement):
     assert not document_grants_admin({"Statement": [statement]})
 
 
 def test_url_encoded_documents_are_read():
-    assert document_grants_admin("%7B%22Statement%22%3A%5B%7B%22Effect%22%3A%22Allow%22%2C"
-                                 "%22Action%22%3A%22%2A%22%2C%22Resource%22%3A%22%2A%22%7D%5D%7D")
+    assert document_grants_admin(
+        "%7B%22Statement%22%3A%5B%7B%22Effect%22%3A%22Allow%22%2C"
+        "%22Action%22%3A%22%2A%22%2C%22Resource%22%3A%22%2A%22%7D%5D%7D"
+    )
 
 
 def authorization_details(user_detail: dict, groups=(), policies=()) -> list[dict]:
-    return [{"UserDetailList": [user_detail], "GroupDetailList": list(groups),
-             "Policies": list(policies)}]
+    return [
+        {
+            "UserDetailList": [user_detail],
+            "GroupDetailList": list(groups),
+            "Policies": list(policies),
+        }
+    ]
 
 
 def detail(name="u", groups=(), attached=(), inline=()) -> dict:
-    return {"UserName": name, "UserId": "AIDA" + name, "Arn": f"arn:aws:iam::{ACCOUNT}:user/{name}",
-            "CreateDate": CREATED, "GroupList": list(groups),
-            "AttachedManagedPolicies": [{"PolicyName": a.rsplit("/", 1)[-1], "PolicyArn": a}
-                                        for a in attached],
-            "UserPolicyList": [{"PolicyName": f"p{i}", "PolicyDocument": d}
-                               for i, d in enumerate(inline)]}
+    return {
+        "UserName": name,
+        "UserId": "AIDA" + name,
+        "Arn": f"arn:aws:iam::{ACCOUNT}:user/{name}",
+        "CreateDate": CREATED,
+        "GroupList": list(groups),
+        "AttachedManagedPolicies": [
+            {"PolicyName": a.rsplit("/", 1)[-1], "PolicyArn": a} for a in attached
+        ],
+        "UserPolicyList": [
+            {"PolicyName": f"p{i}", "PolicyDocument": d} for i, d in enumerate(inline)
+        ],
+    }
 
 
 def group_detail(name, attached=(), inline=()) -> dict:
-    return {"GroupName": name, "Arn": f"arn:aws:iam::{ACCOUNT}:group/{name}",
-            "AttachedManagedPolicies": [{"PolicyName": a.rsplit("/", 1)[-1], "PolicyArn": a}
-                                        for a in attached],
-            "GroupPolicyList": [{"PolicyName": f"g{i}", "PolicyDocument": d}
-                                for i, d in enumerate(inline)]}
+    return {
+        "GroupName": name,
+        "Arn": f"arn:aws:iam::{ACCOUNT}:group/{name}",
+        "AttachedManagedPolicies": [
+            {"PolicyName": a.rsplit("/", 1)[-1], "PolicyArn": a} for a in attached
+        ],
+        "GroupPolicyList": [
+            {"PolicyName": f"g{i}", "PolicyDocument": d} for i, d in enumerate(inline)
+        ],
+    }
 
 
 def customer_policy(name, document) -> dict:
-    return {"PolicyName": name, "Arn": f"arn:aws:iam::{ACCOUNT}:policy/{name}",
-            "PolicyVersionList": [{"Document": {"Statement": []}, "IsDefaultVersion": False},
-                                  {"Document": document, "IsDefaultVersion": True}]}
+    return {
+        "PolicyName": name,
+        "Arn": f"arn:aws:iam::{ACCOUNT}:policy/{name}",
+        "PolicyVersionList": [
+            {"Document": {"Statement": []}, "IsDefaultVersion": False},
+            {"Document": document, "IsDefaultVersion": True},
+        ],
+    }
 
 
 def is_admin_from_details(user_detail, groups=(), policies=()) -> bool | None:
@@ -198,27 +251,41 @@ def test_inline_star_policy_on_the_user_is_admin():
 
 
 def test_inline_star_policy_on_a_group_is_admin():
-    assert is_admin_from_details(detail(groups=["BreakGlass"]),
-                                 [group_detail("BreakGlass", inline=[STAR])])
+    assert is_admin_from_details(
+        detail(groups=["BreakGlass"]), [group_detail("BreakGlass", inline=[STAR])]
+    )
 
 
 def test_customer_managed_star_policy_is_admin_only_in_its_default_version():
     policy = customer_policy("PlatformFullControl", STAR)
     assert is_admin_from_details(detail(attached=[policy["Arn"]]), policies=[policy])
-    old_star = {**policy, "PolicyVersionList": [{"Document": STAR, "IsDefaultVersion": False},
-                                                {"Document": NOTES, "IsDefaultVersion": True}]}
+    old_star = {
+        **policy,
+        "PolicyVersionList": [
+            {"Document": STAR, "IsDefaultVersion": False},
+            {"Document": NOTES, "IsDefaultVersion": True},
+        ],
+    }
     assert is_admin_from_details(detail(attached=[policy["Arn"]]), policies=[old_star]) is False
 
 
 def test_a_policy_merely_named_like_admin_is_not_admin():
     policy = customer_policy("ReadOnlyAdminNotes", NOTES)
-    assert is_admin_from_details(detail(groups=["Finance"], attached=[policy["Arn"]]),
-                                 [group_detail("Finance", [policy["Arn"]])], [policy]) is False
+    assert (
+        is_admin_from_details(
+            detail(groups=["Finance"], attached=[policy["Arn"]]),
+            [group_detail("Finance", [policy["Arn"]])],
+            [policy],
+        )
+        is False
+    )
 
 
 def test_credential_report_gives_mfa_per_user_and_skips_the_root_row():
-    report = (b"user,arn,user_creation_time,password_enabled,mfa_active\n"
-              b"<root_account>,arn:aws:iam::123456789012:root,2015-01-01,not_supported,true\n"
-              b"alice,arn:aws:iam::123456789012:user/alice,2020-01-01,true,true\n"
-              b"bob,arn:aws:iam::123456789012:user/bob,2020-01-01,false,false\n")
+    report = (
+        b"user,arn,user_creation_time,password_enabled,mfa_active\n"
+        b"<root_account>,arn:aws:iam::123456789012:root,2015-01-01,not_supported,true\n"
+        b"alice,arn:aws:iam::123456789012:user/alice,2020-01-01,true,true\n"
+        b"bob,arn:aws:iam::123456789012:user/bob,2020-01-01,false,false\n"
+    )
     assert mfa_by_user_from_credential_report(report) == {"alice": True, "bob": False}

@@ -33,15 +33,30 @@ def names(events) -> set[str]:
 def test_dag_has_the_documented_id_params_and_real_data_intervals(airflow_home):
     dag = sample_dag()
     assert dag.dag_id == DAG_ID
-    assert set(dag.params) >= {"aws_conn_id", "strategy", "mode", "batch_size", "sinks",
-                               "output_uri", "sekoia_conn_id"}
+    assert set(dag.params) >= {
+        "aws_conn_id",
+        "strategy",
+        "mode",
+        "batch_size",
+        "sinks",
+        "output_uri",
+        "sekoia_conn_id",
+    }
     assert dag.params["sinks"] == ["file"] and dag.params["strategy"] == "auto"
     assert type(dag.timetable).__name__ == "CronDataIntervalTimetable"
     assert dag.catchup is False and dag.max_active_runs == 1
 
 
-@pytest.mark.parametrize("conf", [{"strategy": "fast"}, {"batch_size": 0}, {"sinks": ["email"]},
-                                  {"mode": "everything"}, {"output_uri": "/no/scheme"}])
+@pytest.mark.parametrize(
+    "conf",
+    [
+        {"strategy": "fast"},
+        {"batch_size": 0},
+        {"sinks": ["email"]},
+        {"mode": "everything"},
+        {"output_uri": "/no/scheme"},
+    ],
+)
 def test_bad_params_are_refused_before_any_task_runs(fresh, conf):
     from airflow.sdk.exceptions import ParamValidationError
 
@@ -51,7 +66,8 @@ def test_bad_params_are_refused_before_any_task_runs(fresh, conf):
 
 
 def test_full_run_in_batches_writes_schema_valid_events_and_sets_the_checkpoint(
-        iam, fresh, tmp_path, ocsf_validator):
+    iam, fresh, tmp_path, ocsf_validator
+):
     seed_demo_organisation(iam)
     before = datetime.now(timezone.utc)
     state, tasks = run_sample_dag(fresh)
@@ -74,8 +90,13 @@ def test_mapped_instances_are_labelled_by_batch(iam, fresh):
     state, _ = run_sample_dag(fresh)
     assert state == "success"
     with create_session() as session:
-        labels = {ti.rendered_map_index for ti in session.query(TaskInstance).filter_by(
-            dag_id=DAG_ID, task_id="enrich_users").order_by(TaskInstance.start_date.desc()).limit(2)}
+        labels = {
+            ti.rendered_map_index
+            for ti in session.query(TaskInstance)
+            .filter_by(dag_id=DAG_ID, task_id="enrich_users")
+            .order_by(TaskInstance.start_date.desc())
+            .limit(2)
+        }
     assert labels == {"users 1–10", "users 11–15"}
 
 
@@ -147,8 +168,11 @@ def test_listing_task_persists_the_partition_for_its_console_link(iam, fresh):
     add_users(iam, ["someone"])
     assert run_sample_dag(fresh)[0] == "success"
     with create_session() as session:
-        stored = session.query(XComModel).filter_by(dag_id=DAG_ID, task_id="list_users",
-                                                    key=XCOM_KEY).all()
+        stored = (
+            session.query(XComModel)
+            .filter_by(dag_id=DAG_ID, task_id="list_users", key=XCOM_KEY)
+            .all()
+        )
     assert stored and {x.value for x in stored} == {"aws"}
 
 
@@ -157,7 +181,8 @@ def test_listing_links_to_the_iam_console_of_the_partition():
 
     assert IamUsersConsoleLink.url_for("aws") == "https://console.aws.amazon.com/iam/home#/users"
     assert IamUsersConsoleLink.url_for("aws-us-gov").startswith(
-        "https://console.amazonaws-us-gov.com/")
+        "https://console.amazonaws-us-gov.com/"
+    )
     assert IamUsersConsoleLink.url_for("aws-cn").startswith("https://console.amazonaws.cn/")
 
 

@@ -72,7 +72,9 @@ def test_push_posts_version_1_items_with_bearer_key_to_connector_endpoint(
     assert set(request.body) == {"version", "items"}
     assert request.body["version"] == 1
     assert [item["user"]["name"] for item in request.body["items"]] == [
-        "user0000", "user0001", "user0002"
+        "user0000",
+        "user0001",
+        "user0002",
     ]
 
 
@@ -90,7 +92,10 @@ def test_push_splits_250_events_into_chunks_of_100_100_50(
 
 def test_push_of_nothing_sends_nothing(sekoia_server: FakeSekoia, sekoia_conn_id: str):
     assert make_hook(sekoia_conn_id).push([]) == {
-        "items_sent": 0, "requests": 0, "retries": 0, "task_ids": []
+        "items_sent": 0,
+        "requests": 0,
+        "retries": 0,
+        "task_ids": [],
     }
     assert sekoia_server.requests == []
 
@@ -334,7 +339,8 @@ def test_test_connection_accepts_valid_key(sekoia_server: FakeSekoia, sekoia_con
     assert ok, message
     [request] = sekoia_server.requests
     assert (request.method, request.path) == (
-        "GET", "/api/v1/tasks/00000000-0000-0000-0000-000000000000"
+        "GET",
+        "/api/v1/tasks/00000000-0000-0000-0000-000000000000",
     )
 
 

@@ -18,13 +18,31 @@ CONN_ID = "sekoia_dag_test"
 @pytest.fixture
 def conf(iam, airflow_home, sekoia_server, tmp_path, monkeypatch):
     """Run conf for both sinks; the ``sekoia`` connection retries fast (extra tunables)."""
-    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps({
-        "conn_type": "sekoia", "host": sekoia_server.base_url, "password": sekoia_server.api_key,
-        "extra": {"connector_uuid": sekoia_server.connector_uuid, "max_retries": 2,
-                  "backoff_base": 0.05, "timeout": 2, "batch_limit": 7}}))
+    monkeypatch.setenv(
+        f"AIRFLOW_CONN_{CONN_ID.upper()}",
+        json.dumps(
+            {
+                "conn_type": "sekoia",
+                "host": sekoia_server.base_url,
+                "password": sekoia_server.api_key,
+                "extra": {
+                    "connector_uuid": sekoia_server.connector_uuid,
+                    "max_retries": 2,
+                    "backoff_base": 0.05,
+                    "timeout": 2,
+                    "batch_limit": 7,
+                },
+            }
+        ),
+    )
     delete_checkpoint()
-    yield {"batch_size": 10, "output_uri": f"file://{tmp_path}/out", "settle_seconds": 0,
-           "sinks": ["file", "sekoia"], "sekoia_conn_id": CONN_ID}
+    yield {
+        "batch_size": 10,
+        "output_uri": f"file://{tmp_path}/out",
+        "settle_seconds": 0,
+        "sinks": ["file", "sekoia"],
+        "sekoia_conn_id": CONN_ID,
+    }
     delete_checkpoint()
 
 
@@ -76,17 +94,23 @@ def test_failing_api_keeps_the_checkpoint_and_the_next_run_resends(iam, conf, se
     assert checkpoint_value() == checkpoint
     sekoia_server.requests.clear()
     assert run_sample_dag({**conf, "sinks": ["sekoia"]})[0] == "success"
-    assert sorted(i["user"]["name"] for i in sent_items(sekoia_server)) == ["second.user",
-                                                                           "third.user"]
+    assert sorted(i["user"]["name"] for i in sent_items(sekoia_server)) == [
+        "second.user",
+        "third.user",
+    ]
     assert checkpoint_value() > checkpoint
 
 
-@pytest.mark.parametrize("break_it, says", [
-    ("password", "API key of connection 'sekoia_dag_test' was refused"),
-    ("connector_uuid", "is unknown to"),
-])
+@pytest.mark.parametrize(
+    "break_it, says",
+    [
+        ("password", "API key of connection 'sekoia_dag_test' was refused"),
+        ("connector_uuid", "is unknown to"),
+    ],
+)
 def test_refused_push_fails_at_once_with_a_clear_message_and_no_key(
-        iam, conf, sekoia_server, monkeypatch, capfd, break_it, says):
+    iam, conf, sekoia_server, monkeypatch, capfd, break_it, says
+):
     conn = json.loads(__import__("os").environ[f"AIRFLOW_CONN_{CONN_ID.upper()}"])
     if break_it == "password":
         conn["password"] = "sk-wrong-key-0123456789"
@@ -112,6 +136,8 @@ def test_api_key_is_in_no_xcom_and_no_rendered_field(iam, conf, sekoia_server):
     assert run_sample_dag(conf)[0] == "success"
     with create_session() as session:
         stored = [json.dumps(x.value, default=str) for x in session.query(XComModel)]
-        stored += [json.dumps(r.rendered_fields, default=str)
-                   for r in session.query(RenderedTaskInstanceFields)]
+        stored += [
+            json.dumps(r.rendered_fields, default=str)
+            for r in session.query(RenderedTaskInstanceFields)
+        ]
     assert stored and not [s for s in stored if sekoia_server.api_key in s]

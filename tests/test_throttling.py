@@ -24,8 +24,10 @@ def connection(monkeypatch, conn_id: str, endpoint: str, **config_kwargs) -> str
     extra = {"endpoint_url": endpoint, "region_name": "us-east-1"}
     if config_kwargs:
         extra["config_kwargs"] = config_kwargs
-    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(
-        {"conn_type": "aws", "login": "testing", "password": "testing", "extra": extra}))
+    monkeypatch.setenv(
+        f"AIRFLOW_CONN_{conn_id.upper()}",
+        json.dumps({"conn_type": "aws", "login": "testing", "password": "testing", "extra": extra}),
+    )
     return conn_id
 
 
@@ -43,8 +45,9 @@ def test_default_retry_policy_rides_out_throttling(iam, proxy, monkeypatch):
 def test_retry_policy_is_tuned_through_the_connection(iam, proxy, monkeypatch):
     add_users(iam, ["a"])
     proxy.throttle("ListUsers", 3)
-    conn = connection(monkeypatch, "aws_impatient", proxy.url,
-                      retries={"mode": "standard", "max_attempts": 2})
+    conn = connection(
+        monkeypatch, "aws_impatient", proxy.url, retries={"mode": "standard", "max_attempts": 2}
+    )
     with pytest.raises(ClientError, match="Throttling"):
         list_users(IamHook(aws_conn_id=conn), "per_user", Window())
     assert proxy.seen["ListUsers"] == 3  # botocore's max_attempts counts retries: 1 + 2
@@ -52,13 +55,15 @@ def test_retry_policy_is_tuned_through_the_connection(iam, proxy, monkeypatch):
 
 def test_throttling_beyond_the_retries_degrades_only_that_user(iam, proxy, monkeypatch):
     add_users(iam, ["a", "b"])
-    conn = connection(monkeypatch, "aws_impatient", proxy.url,
-                      retries={"mode": "standard", "max_attempts": 2})
+    conn = connection(
+        monkeypatch, "aws_impatient", proxy.url, retries={"mode": "standard", "max_attempts": 2}
+    )
     hook = IamHook(aws_conn_id=conn)
     listing = list_users(hook, "per_user", Window())
     proxy.throttle("ListMFADevices", 3)  # every attempt for the first user
     a, b = enrich_users(hook, listing.users, listing.catalog)
     assert a.has_mfa is None and [(d.api, d.code) for d in a.degraded] == [
-        ("ListMFADevices", "Throttling")]
+        ("ListMFADevices", "Throttling")
+    ]
     assert a.groups == [] and a.is_admin is False
     assert b.has_mfa is False and b.degraded == []

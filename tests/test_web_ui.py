@@ -24,17 +24,26 @@ CHROMEDRIVER = Path("/usr/bin/chromedriver")
 ARTIFACTS = REPO / "test-artifacts"
 LABELS = ("users 1–10", "users 11–20")  # en dash, as batch_label() writes it
 CHROMIUM_FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-dev-shm-usage", "--window-size=1600,1000", "--lang=en-US",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--window-size=1600,1000",
+    "--lang=en-US",
 )
 
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
     if not CHROMIUM.exists() or not CHROMEDRIVER.exists():
-        pytest.skip(f"{CHROMIUM} or {CHROMEDRIVER} missing: "
-                    "apt-get install -y chromium chromium-driver")
+        pytest.skip(
+            f"{CHROMIUM} or {CHROMEDRIVER} missing: apt-get install -y chromium chromium-driver"
+        )
     webdriver = pytest.importorskip("selenium.webdriver", reason="pip install selenium")
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
@@ -76,8 +85,11 @@ def log_in(driver, stack, next_path: str) -> None:
     wait.until(lambda d: "/auth/login" not in d.current_url)
 
 
-def test_mapped_enrichment_batches_are_labelled_and_successful(browser, airflow_stack,  # noqa: F811
-                                                               demo_dag_run):  # noqa: F811
+def test_mapped_enrichment_batches_are_labelled_and_successful(
+    browser,
+    airflow_stack,  # noqa: F811
+    demo_dag_run,
+):  # noqa: F811
     from selenium.common.exceptions import TimeoutException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
@@ -103,8 +115,9 @@ def test_mapped_enrichment_batches_are_labelled_and_successful(browser, airflow_
     except TimeoutException:
         shot = screenshot(browser, "web_ui_enrich_users_mapped_FAILED.png")
         page = browser.find_element(By.TAG_NAME, "body").text
-        raise AssertionError(f"batch labels {LABELS} not shown at {browser.current_url} "
-                             f"(screenshot {shot})\n{page}") from None
+        raise AssertionError(
+            f"batch labels {LABELS} not shown at {browser.current_url} (screenshot {shot})\n{page}"
+        ) from None
     shot = screenshot(browser, "web_ui_enrich_users_mapped.png")
     for label, text in found.items():
         assert "success" in text.lower(), f"{label}: no success state in row {text!r} ({shot})"
@@ -114,8 +127,11 @@ def test_mapped_enrichment_batches_are_labelled_and_successful(browser, airflow_
     # The run's page (grid + details) shows the finished run as a whole.
     browser.get(f"{stack.base_url}/dags/{DAG_ID}/runs/{quote(run.run_id, safe='')}")
     WebDriverWait(browser, 30).until(
-        lambda d: run.run_id in d.find_element(By.TAG_NAME, "body").text
-        and "success" in d.find_element(By.TAG_NAME, "body").text.lower())
+        lambda d: (
+            run.run_id in d.find_element(By.TAG_NAME, "body").text
+            and "success" in d.find_element(By.TAG_NAME, "body").text.lower()
+        )
+    )
     screenshot(browser, "web_ui_run.png")
 
 

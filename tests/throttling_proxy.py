@@ -12,9 +12,11 @@ from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
-THROTTLED = (b'<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><Error>'
-             b"<Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message>"
-             b"</Error><RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>")
+THROTTLED = (
+    b'<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><Error>'
+    b"<Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message>"
+    b"</Error><RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>"
+)
 
 
 class ThrottlingProxy:
@@ -28,8 +30,9 @@ class ThrottlingProxy:
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._httpd.daemon_threads = True
-        threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                         daemon=True).start()
+        threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
 
     @property
     def url(self) -> str:
@@ -60,11 +63,15 @@ class ThrottlingProxy:
                 if throttle:
                     return self._reply(400, THROTTLED, "text/xml")
                 headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
-                request = urllib.request.Request(proxy.upstream + self.path, data=body,
-                                                 headers=headers, method="POST")
+                request = urllib.request.Request(
+                    proxy.upstream + self.path, data=body, headers=headers, method="POST"
+                )
                 with urllib.request.urlopen(request, timeout=30) as response:
-                    self._reply(response.status, response.read(),
-                                response.headers.get("Content-Type", "text/xml"))
+                    self._reply(
+                        response.status,
+                        response.read(),
+                        response.headers.get("Content-Type", "text/xml"),
+                    )
 
             def _reply(self, status, payload, content_type):
                 self.send_response(status)

@@ -127,8 +127,13 @@ class IamHook(AwsBaseHook):
 
     def iter_attached_local_policies(self) -> Iterator[dict]:
         """Customer-managed policies attached to something. .. seealso:: IAM.Client.list_policies"""
-        return self._paginate("list_policies", "Policies", Scope="Local", OnlyAttached=True,
-                              PaginationConfig=LARGE_PAGES)
+        return self._paginate(
+            "list_policies",
+            "Policies",
+            Scope="Local",
+            OnlyAttached=True,
+            PaginationConfig=LARGE_PAGES,
+        )
 
     def get_policy_document(self, policy_arn: str, version_id: str) -> Any:
         """.. seealso:: IAM.Client.get_policy_version"""
@@ -168,7 +173,9 @@ class IamHook(AwsBaseHook):
                     if error_code(error) not in REPORT_NOT_READY_CODES | {"ReportExpired"}:
                         raise
             if time.monotonic() + wait > deadline:
-                raise TimeoutError(f"credential report not ready after {timeout:.0f}s (last: {state})")
+                raise TimeoutError(
+                    f"credential report not ready after {timeout:.0f}s (last: {state})"
+                )
             self.log.info("Credential report %s; asking again in %.1fs", state, wait)
             time.sleep(wait)
             wait = min(wait * 2, 10.0)

@@ -24,8 +24,12 @@ _UNFINISHED_TASK_STATES = frozenset(
 _MAX_BODY_IN_ERROR = 500
 # Tunable per call or through the connection's extra (same names).
 TUNING_DEFAULTS: dict[str, float] = {
-    "batch_limit": 100, "timeout": 30.0, "max_retries": 5, "backoff_base": 1.0,
-    "max_retry_after": 60.0, "poll_timeout": 30.0,
+    "batch_limit": 100,
+    "timeout": 30.0,
+    "max_retries": 5,
+    "backoff_base": 1.0,
+    "max_retry_after": 60.0,
+    "poll_timeout": 30.0,
 }
 
 
@@ -81,8 +85,11 @@ class SekoiaAssetHook(BaseHook):
         self._overrides = {
             name: value
             for name, value in {
-                "batch_limit": batch_limit, "timeout": timeout, "max_retries": max_retries,
-                "backoff_base": backoff_base, "max_retry_after": max_retry_after,
+                "batch_limit": batch_limit,
+                "timeout": timeout,
+                "max_retries": max_retries,
+                "backoff_base": backoff_base,
+                "max_retry_after": max_retry_after,
                 "poll_timeout": poll_timeout,
             }.items()
             if value is not None
@@ -184,7 +191,9 @@ class SekoiaAssetHook(BaseHook):
             task_id = _json_or_empty(response).get("task_id")
             self.log.info(
                 "Sekoia: %s accepted (%d items)%s",
-                label, len(chunk), f", task {task_id}" if task_id else "",
+                label,
+                len(chunk),
+                f", task {task_id}" if task_id else "",
             )
             if task_id:
                 summary["task_ids"].append(str(task_id))
@@ -251,7 +260,10 @@ class SekoiaAssetHook(BaseHook):
                 break
             self.log.warning(
                 "Sekoia: %s attempt %d failed (%s); retrying in %.2fs",
-                what, attempt, self._redact(last), wait,
+                what,
+                attempt,
+                self._redact(last),
+                wait,
             )
             time.sleep(wait)
         raise SekoiaApiError(
@@ -310,7 +322,9 @@ class SekoiaAssetHook(BaseHook):
             if time.monotonic() + wait > deadline:
                 self.log.warning(
                     "Sekoia: %s still %s after %.1fs; not waiting longer",
-                    what, status, self.poll_timeout,
+                    what,
+                    status,
+                    self.poll_timeout,
                 )
                 return
             time.sleep(wait)

@@ -17,11 +17,17 @@ def stash(context: Any, index: int, label: str, payload: Any) -> dict:
     ti = context["ti"]
     key = f"batch_{index}" if ti.map_index < 0 else "batch"
     ti.xcom_push(key=key, value=payload)
-    return {"index": index, "label": label, "task_id": ti.task_id, "key": key,
-            "map_index": ti.map_index}
+    return {
+        "index": index,
+        "label": label,
+        "task_id": ti.task_id,
+        "key": key,
+        "map_index": ti.map_index,
+    }
 
 
 def fetch(context: Any, ref: dict) -> Any:
     """The payload a reference from :func:`stash` names."""
-    return context["ti"].xcom_pull(task_ids=ref["task_id"], key=ref["key"],
-                                   map_indexes=ref["map_index"])
+    return context["ti"].xcom_pull(
+        task_ids=ref["task_id"], key=ref["key"], map_indexes=ref["map_index"]
+    )

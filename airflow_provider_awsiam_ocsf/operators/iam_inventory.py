@@ -16,7 +16,11 @@ from airflow.sdk import BaseOperator, ObjectStoragePath
 from airflow.sdk.exceptions import AirflowSkipException
 
 from airflow_provider_awsiam_ocsf.arn import partition_of
-from airflow_provider_awsiam_ocsf.checkpoint import advance_checkpoint, checkpoint_key, read_checkpoint
+from airflow_provider_awsiam_ocsf.checkpoint import (
+    advance_checkpoint,
+    checkpoint_key,
+    read_checkpoint,
+)
 from airflow_provider_awsiam_ocsf.collection import (
     Strategy,
     Window,
@@ -57,7 +61,10 @@ def run_folder(context: Any) -> str:
 def split_into_batches(users: list[IamUser], size: int) -> list[tuple[str, list[IamUser]]]:
     """Consecutive batches labelled by position, e.g. ``users 1–500``, ``users 501–1000``."""
     return [
-        (f"users {start + 1}–{start + len(users[start:start + size])}", users[start:start + size])
+        (
+            f"users {start + 1}–{start + len(users[start : start + size])}",
+            users[start : start + size],
+        )
         for start in range(0, len(users), size)
     ]
 
@@ -75,7 +82,11 @@ class ListIamUsersOperator(BaseOperator):
     """
 
     template_fields: Sequence[str] = (
-        "aws_conn_id", "strategy", "mode", "batch_size", "settle_seconds"
+        "aws_conn_id",
+        "strategy",
+        "mode",
+        "batch_size",
+        "settle_seconds",
     )
     operator_extra_links = (IamUsersConsoleLink(),)
     ui_color = "#ffe8cc"
@@ -123,8 +134,12 @@ class ListIamUsersOperator(BaseOperator):
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {self.mode!r}")
         window = self.window_for(context)
-        self.log.info("Collecting users created in [%s, %s) with strategy %s",
-                      window.since or "the beginning", window.until or "now", self.strategy)
+        self.log.info(
+            "Collecting users created in [%s, %s) with strategy %s",
+            window.since or "the beginning",
+            window.until or "now",
+            self.strategy,
+        )
         hook = IamHook(aws_conn_id=self.aws_conn_id)
         listing = list_users(hook, self.strategy, window)
         users = listing.users
@@ -144,8 +159,13 @@ class ListIamUsersOperator(BaseOperator):
             "iam_calls": dict(hook.calls),
             "degraded": dict(Counter(f"{d.api}:{d.code}" for d in listing.degraded)),
         }
-        self.log.info("Listed %d users in %d batches (%s strategy) with %d IAM calls",
-                      len(users), len(batches), listing.strategy.value, sum(hook.calls.values()))
+        self.log.info(
+            "Listed %d users in %d batches (%s strategy) with %d IAM calls",
+            len(users),
+            len(batches),
+            listing.strategy.value,
+            sum(hook.calls.values()),
+        )
         ti = context["ti"]
         ti.xcom_push(key="window", value=window.model_dump(mode="json"))
         ti.xcom_push(key="catalog", value=listing.catalog.model_dump(mode="json"))
@@ -173,7 +193,9 @@ class EnrichIamUsersOperator(_BatchOperator):
     template_fields: Sequence[str] = ("aws_conn_id", "batch", "catalog")
     ui_color = "#ffd8a8"
 
-    def __init__(self, *, batch: Any, catalog: Any, aws_conn_id: str = "aws_default", **kwargs: Any):
+    def __init__(
+        self, *, batch: Any, catalog: Any, aws_conn_id: str = "aws_default", **kwargs: Any
+    ):
         super().__init__(**kwargs)
         self.aws_conn_id = aws_conn_id
         self.batch = batch
@@ -190,16 +212,28 @@ class EnrichIamUsersOperator(_BatchOperator):
             if done % PROGRESS_EVERY == 0:
                 self.log.info("%s: enriched %d/%d users", self.batch["label"], done, len(users))
         degraded = count_degradations(enriched)
-        context["ti"].xcom_push(key="summary", value={
-            "users": len(enriched),
-            "degraded_users": sum(1 for u in enriched if u.degraded),
-            "degraded": dict(degraded),
-            "iam_calls": dict(hook.calls),
-        })
-        self.log.info("%s: %d users enriched with %d IAM calls; degraded: %s", self.batch["label"],
-                      len(enriched), sum(hook.calls.values()), dict(degraded) or "none")
-        return stash(context, self.batch["index"], self.batch["label"],
-                     [u.model_dump(mode="json") for u in enriched])
+        context["ti"].xcom_push(
+            key="summary",
+            value={
+                "users": len(enriched),
+                "degraded_users": sum(1 for u in enriched if u.degraded),
+                "degraded": dict(degraded),
+                "iam_calls": dict(hook.calls),
+            },
+        )
+        self.log.info(
+            "%s: %d users enriched with %d IAM calls; degraded: %s",
+            self.batch["label"],
+            len(enriched),
+            sum(hook.calls.values()),
+            dict(degraded) or "none",
+        )
+        return stash(
+            context,
+            self.batch["index"],
+            self.batch["label"],
+            [u.model_dump(mode="json") for u in enriched],
+        )
 
 
 class IamUsersToOcsfOperator(_BatchOperator):
@@ -214,8 +248,10 @@ class IamUsersToOcsfOperator(_BatchOperator):
 
     def execute(self, context: Any) -> dict:
         self.label(context, self.batch)
-        events = [to_ocsf_user_inventory(IamUser.model_validate(u)).as_dict()
-                  for u in self.payload(context)]
+        events = [
+            to_ocsf_user_inventory(IamUser.model_validate(u)).as_dict()
+            for u in self.payload(context)
+        ]
         return stash(context, self.batch["index"], self.batch["label"], events)
 
 
@@ -232,10 +268,13 @@ class SinkOperator(_BatchOperator):
     def execute(self, context: Any) -> dict:
         self.label(context, self.batch)
         if self.sinks is not None and self.sink_name not in self.sinks:
-            raise AirflowSkipException(f"sink {self.sink_name!r} not in this run's sinks {self.sinks}")
+            raise AirflowSkipException(
+                f"sink {self.sink_name!r} not in this run's sinks {self.sinks}"
+            )
         report = self.deliver(context, self.payload(context))
-        self.log.info("%s: %s sink delivered %d events", self.batch["label"], self.sink_name,
-                      report["events"])
+        self.log.info(
+            "%s: %s sink delivered %d events", self.batch["label"], self.sink_name, report["events"]
+        )
         return report
 
     def deliver(self, context: Any, events: list[dict]) -> dict:
@@ -243,7 +282,7 @@ class SinkOperator(_BatchOperator):
 
 
 class WriteOcsfFilesOperator(SinkOperator):
-    """Writes a batch as ``<output_uri>/<run folder>/part-<index>.ndjson``, replacing any earlier try."""
+    """Writes a batch to ``<output_uri>/<run folder>/part-<index>.ndjson``, replacing old tries."""
 
     sink_name = "file"
     template_fields: Sequence[str] = ("batch", "sinks", "output_uri")
@@ -267,12 +306,25 @@ class CommitCheckpointOperator(BaseOperator):
     selected sink succeeded, or there was nothing to deliver. Backfill runs never touch it.
     """
 
-    template_fields: Sequence[str] = ("aws_conn_id", "window", "listing", "enrichments",
-                                      "deliveries")
+    template_fields: Sequence[str] = (
+        "aws_conn_id",
+        "window",
+        "listing",
+        "enrichments",
+        "deliveries",
+    )
     ui_color = "#e5dbff"
 
-    def __init__(self, *, window: Any, listing: Any = None, enrichments: Any = (),
-                 deliveries: Any = (), aws_conn_id: str = "aws_default", **kwargs: Any):
+    def __init__(
+        self,
+        *,
+        window: Any,
+        listing: Any = None,
+        enrichments: Any = (),
+        deliveries: Any = (),
+        aws_conn_id: str = "aws_default",
+        **kwargs: Any,
+    ):
         kwargs.setdefault("trigger_rule", "none_failed")
         super().__init__(**kwargs)
         self.aws_conn_id = aws_conn_id

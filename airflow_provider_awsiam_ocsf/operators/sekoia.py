@@ -20,14 +20,25 @@ class SekoiaPushOperator(SinkOperator):
     template_fields: Sequence[str] = ("batch", "sinks", "sekoia_conn_id")
     ui_color = "#c5f6fa"
 
-    def __init__(self, *, sekoia_conn_id: str = "sekoia_default", items_per_request: int | None = None,
-                 **kwargs: Any):
+    def __init__(
+        self,
+        *,
+        sekoia_conn_id: str = "sekoia_default",
+        items_per_request: int | None = None,
+        **kwargs: Any,
+    ):
         super().__init__(**kwargs)
         self.sekoia_conn_id = sekoia_conn_id
         self.items_per_request = items_per_request
 
     def deliver(self, context: Any, events: list[dict]) -> dict:
-        hook = SekoiaAssetHook(sekoia_conn_id=self.sekoia_conn_id, batch_limit=self.items_per_request)
+        hook = SekoiaAssetHook(
+            sekoia_conn_id=self.sekoia_conn_id, batch_limit=self.items_per_request
+        )
         result = hook.push(events)
-        return {"sink": self.sink_name, "events": result["items_sent"],
-                "requests": result["requests"], "retries": result["retries"]}
+        return {
+            "sink": self.sink_name,
+            "events": result["items_sent"],
+            "requests": result["requests"],
+            "retries": result["retries"],
+        }
