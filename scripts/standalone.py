@@ -26,6 +26,8 @@ def main() -> None:
         AIRFLOW__CORE__DAGS_FOLDER=str(REPO / "dags"),
         AIRFLOW__CORE__LOAD_EXAMPLES="False",
         AIRFLOW__API__PORT=str(PORT),
+        # Workers reach the api-server's execution API; it follows the port.
+        AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://localhost:{PORT}/execution/",
         MOTO_IAM_LOAD_MANAGED_POLICIES="true",
         # standalone starts its components as `airflow …` commands: this venv's first.
         PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
