@@ -81,20 +81,39 @@ def snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
     }
 
 
-def run_backfill(stack, output_dir: Path, *extra: str) -> None:
-    stack.cli(
-        "backfill",
-        "create",
-        "--dag-id",
-        DAG_ID,
-        "--from-date",
-        FROM.isoformat(),
-        "--to-date",
-        TO.isoformat(),
-        "--dag-run-conf",
-        json.dumps({"output_uri": f"file://{output_dir}", "settle_seconds": 0}),
-        *extra,
-    )
+def run_backfill(stack, output_dir: Path, *extra: str, attempts: int = 3) -> None:
+    """``airflow backfill create`` for FROM..TO.
+
+    On SQLite, creating a backfill while the scheduler writes can fail with "database is locked"
+    (a transaction upgrading its read lock to a write lock does not wait). The backfill row is
+    committed before its runs, so cancel that partial backfill (through the REST API, as a user
+    would) and create it again: runs it already made are skipped or, with
+    ``--reprocess-behavior completed``, redone.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            stack.cli(
+                "backfill",
+                "create",
+                "--dag-id",
+                DAG_ID,
+                "--from-date",
+                FROM.isoformat(),
+                "--to-date",
+                TO.isoformat(),
+                "--dag-run-conf",
+                json.dumps({"output_uri": f"file://{output_dir}", "settle_seconds": 0}),
+                *extra,
+            )
+            return
+        except AssertionError as error:
+            if "database is locked" not in str(error) or attempt == attempts:
+                raise
+            partial = stack.latest_backfill()
+            print(f"backfill create: database is locked (try {attempt}); cancelling {partial['id']}")
+            if not partial.get("completed_at"):
+                cancelled = stack.api("PUT", f"/backfills/{partial['id']}/cancel")
+                assert cancelled.status_code in (200, 409), cancelled.text
 
 
 def wait_for_backfill(stack, started: datetime) -> list[dict]:
