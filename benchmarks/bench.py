@@ -51,12 +51,11 @@ def log(message: str) -> None:
 
 def prepare_environment(home: Path) -> None:
     """Before anything imports Airflow or moto: a throwaway AIRFLOW_HOME, moto's managed policies."""
+    from airflow_provider_awsiam_ocsf.demo import local_airflow_env
+
     os.environ.update(
-        AIRFLOW_HOME=str(home),
-        AIRFLOW__CORE__LOAD_EXAMPLES="False",
-        AIRFLOW__CORE__DAGS_FOLDER=str(REPO / "dags"),
+        **local_airflow_env(home, REPO / "dags"),
         AIRFLOW__CORE__UNIT_TEST_MODE="False",
-        MOTO_IAM_LOAD_MANAGED_POLICIES="true",
         AWS_ACCESS_KEY_ID="testing",
         AWS_SECRET_ACCESS_KEY="testing",
         AWS_DEFAULT_REGION="us-east-1",
@@ -68,8 +67,9 @@ def prepare_environment(home: Path) -> None:
 
 def connection_json(endpoint: str) -> str:
     """The ``aws_default`` connection: moto's endpoint, the hook's default retry policy."""
-    return json.dumps({"conn_type": "aws", "login": "testing", "password": "testing",
-                       "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"}})
+    from airflow_provider_awsiam_ocsf.demo import aws_connection_json
+
+    return aws_connection_json(endpoint)
 
 
 @dataclass

@@ -56,18 +56,16 @@ def describe(title: str, folder: Path) -> list[dict]:
 def main() -> None:
     shutil.rmtree(DEMO, ignore_errors=True)
     HOME.mkdir(parents=True)
-    os.environ.update(
-        AIRFLOW_HOME=str(HOME),
-        AIRFLOW__CORE__DAGS_FOLDER=str(REPO / "dags"),
-        AIRFLOW__CORE__LOAD_EXAMPLES="False",
-        MOTO_IAM_LOAD_MANAGED_POLICIES="true",
-    )
     from airflow_provider_awsiam_ocsf.demo import (
         USERS,
+        aws_connection_json,
         iam_client,
+        local_airflow_env,
         seed_demo_organisation,
         start_iam_server,
     )
+
+    os.environ.update(local_airflow_env(HOME, REPO / "dags"))
 
     print(f"Airflow home: {HOME} (SQLite); migrating the metadata DB…")
     airflow("db", "migrate", log=DEMO / "db-migrate.log")
@@ -76,14 +74,7 @@ def main() -> None:
         iam = iam_client(endpoint)
         seed_demo_organisation(iam)
         print(f"Demo IAM (moto) at {endpoint} with {len(USERS)} users")
-        os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = json.dumps(
-            {
-                "conn_type": "aws",
-                "login": "demo",
-                "password": "demo",
-                "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"},
-            }
-        )
+        os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = aws_connection_json(endpoint)
 
         conf = {"batch_size": 10, "settle_seconds": 0, "output_uri": f"file://{OUTPUT}/first"}
         print(f"Run 1: airflow dags test {DAG_ID} -c '{json.dumps(conf)}'")

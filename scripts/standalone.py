@@ -20,35 +20,28 @@ PORT = int(os.environ.get("AIRFLOW_PORT", "8080"))
 
 
 def main() -> None:
-    HOME.mkdir(exist_ok=True)
-    os.environ.update(
-        AIRFLOW_HOME=str(HOME),
-        AIRFLOW__CORE__DAGS_FOLDER=str(REPO / "dags"),
-        AIRFLOW__CORE__LOAD_EXAMPLES="False",
-        AIRFLOW__API__PORT=str(PORT),
-        # Workers reach the api-server's execution API; it follows the port.
-        AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://localhost:{PORT}/execution/",
-        MOTO_IAM_LOAD_MANAGED_POLICIES="true",
-        # standalone starts its components as `airflow …` commands: this venv's first.
-        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-    )
     from airflow_provider_awsiam_ocsf.demo import (
         USERS,
+        aws_connection_json,
         iam_client,
+        local_airflow_env,
         seed_demo_organisation,
         start_iam_server,
     )
 
+    HOME.mkdir(exist_ok=True)
+    os.environ.update(
+        **local_airflow_env(HOME, REPO / "dags"),
+        AIRFLOW__API__PORT=str(PORT),
+        # Workers reach the api-server's execution API; it follows the port.
+        AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://localhost:{PORT}/execution/",
+        # standalone starts its components as `airflow …` commands: this venv's first.
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    )
+
     server, endpoint = start_iam_server()
     seed_demo_organisation(iam_client(endpoint))
-    os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = json.dumps(
-        {
-            "conn_type": "aws",
-            "login": "demo",
-            "password": "demo",
-            "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"},
-        }
-    )
+    os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = aws_connection_json(endpoint)
     print(f"Demo IAM (moto) at {endpoint} with {len(USERS)} users; Airflow home {HOME}")
     log = HOME / "standalone.log"
     with open(log, "w") as out:

@@ -7,24 +7,22 @@ and since it auto-registers, merely installing it breaks every pytest run.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+from airflow_provider_awsiam_ocsf.demo import aws_connection_json, local_airflow_env
+
 REPO = Path(__file__).resolve().parents[1]
 
 # Airflow reads its configuration when first imported: set it up before anything imports it.
 _AIRFLOW_HOME = tempfile.mkdtemp(prefix="awsiam-ocsf-airflow-")
 os.environ.update(
-    AIRFLOW_HOME=_AIRFLOW_HOME,
-    AIRFLOW__CORE__LOAD_EXAMPLES="False",
-    AIRFLOW__CORE__DAGS_FOLDER=str(REPO / "dags"),
+    **local_airflow_env(_AIRFLOW_HOME, REPO / "dags"),
     AIRFLOW__CORE__UNIT_TEST_MODE="False",
     AIRFLOW__LOGGING__LOGGING_LEVEL="INFO",
-    MOTO_IAM_LOAD_MANAGED_POLICIES="true",
     AWS_ACCESS_KEY_ID="testing",
     AWS_SECRET_ACCESS_KEY="testing",
     AWS_DEFAULT_REGION="us-east-1",
@@ -60,18 +58,8 @@ def iam_endpoint() -> str:
 
 
 def aws_connection_uri(endpoint: str) -> str:
-    return json.dumps(
-        {
-            "conn_type": "aws",
-            "login": "testing",
-            "password": "testing",
-            "extra": {
-                "endpoint_url": endpoint,
-                "region_name": "us-east-1",
-                "config_kwargs": {"retries": {"mode": "standard", "max_attempts": 2}},
-            },
-        }
-    )
+    """The tests' ``aws`` connection: few retries, so a failing call fails fast."""
+    return aws_connection_json(endpoint, retries={"mode": "standard", "max_attempts": 2})
 
 
 @pytest.fixture

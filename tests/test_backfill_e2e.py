@@ -110,7 +110,7 @@ def run_backfill(stack, output_dir: Path, *extra: str, attempts: int = 3) -> Non
             if "database is locked" not in str(error) or attempt == attempts:
                 raise
             partial = stack.latest_backfill()
-            print(f"backfill create: database is locked (try {attempt}); cancelling {partial['id']}")
+            print(f"backfill create: database locked (try {attempt}); cancel {partial['id']}")
             if not partial.get("completed_at"):
                 cancelled = stack.api("PUT", f"/backfills/{partial['id']}/cancel")
                 assert cancelled.status_code in (200, 409), cancelled.text

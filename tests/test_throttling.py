@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 
 import pytest
 from botocore.exceptions import ClientError
 
+from airflow_provider_awsiam_ocsf.demo import aws_connection_json
 from airflow_provider_awsiam_ocsf.collection import Window, enrich_users, list_users
 from airflow_provider_awsiam_ocsf.hooks.iam import IamHook
 from tests.iam_world import add_users
@@ -21,12 +21,8 @@ def proxy(iam_endpoint):
 
 
 def connection(monkeypatch, conn_id: str, endpoint: str, **config_kwargs) -> str:
-    extra = {"endpoint_url": endpoint, "region_name": "us-east-1"}
-    if config_kwargs:
-        extra["config_kwargs"] = config_kwargs
     monkeypatch.setenv(
-        f"AIRFLOW_CONN_{conn_id.upper()}",
-        json.dumps({"conn_type": "aws", "login": "testing", "password": "testing", "extra": extra}),
+        f"AIRFLOW_CONN_{conn_id.upper()}", aws_connection_json(endpoint, **config_kwargs)
     )
     return conn_id
 
