@@ -17,6 +17,8 @@ ENV PROVIDER_SRC=/opt/airflow-provider-awsiam-ocsf
 # image and edits to DAGs or tests do not invalidate this layer.
 COPY --chown=airflow:0 pyproject.toml setup.cfg README.md constraints.txt ${PROVIDER_SRC}/
 COPY --chown=airflow:0 airflow_provider_awsiam_ocsf ${PROVIDER_SRC}/airflow_provider_awsiam_ocsf
+# The demo organisation served by the `demo` profile (python -m devtools.demo_org); not installed.
+COPY --chown=airflow:0 devtools ${PROVIDER_SRC}/devtools
 
 RUN pip install --no-cache-dir \
         --constraint "${PROVIDER_SRC}/constraints.txt" \

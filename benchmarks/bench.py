@@ -51,7 +51,7 @@ def log(message: str) -> None:
 
 def prepare_environment(home: Path) -> None:
     """Before anything imports Airflow or moto: a throwaway AIRFLOW_HOME, moto's managed policies."""
-    from airflow_provider_awsiam_ocsf.demo import local_airflow_env
+    from devtools.local import local_airflow_env
 
     os.environ.update(
         **local_airflow_env(home, REPO / "dags"),
@@ -67,7 +67,7 @@ def prepare_environment(home: Path) -> None:
 
 def connection_json(endpoint: str) -> str:
     """The ``aws_default`` connection: moto's endpoint, the hook's default retry policy."""
-    from airflow_provider_awsiam_ocsf.demo import aws_connection_json
+    from devtools.local import aws_connection_json
 
     return aws_connection_json(endpoint)
 

@@ -52,7 +52,7 @@ def _memoise_moto_dispatch() -> None:
 
 def start_moto() -> tuple[object, str, RequestCounter]:
     """moto's IAM server on 127.0.0.1 (AWS managed policies loaded), counting requests by action."""
-    from airflow_provider_awsiam_ocsf.demo import start_iam_server
+    from devtools.local import start_iam_server
 
     _memoise_moto_dispatch()
     server, endpoint = start_iam_server()

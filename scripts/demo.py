@@ -17,6 +17,7 @@ from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # devtools/: the demo organisation and local plumbing
 DEMO = REPO / ".demo"
 HOME = DEMO / "airflow"
 OUTPUT = DEMO / "output"
@@ -56,14 +57,8 @@ def describe(title: str, folder: Path) -> list[dict]:
 def main() -> None:
     shutil.rmtree(DEMO, ignore_errors=True)
     HOME.mkdir(parents=True)
-    from airflow_provider_awsiam_ocsf.demo import (
-        USERS,
-        aws_connection_json,
-        iam_client,
-        local_airflow_env,
-        seed_demo_organisation,
-        start_iam_server,
-    )
+    from devtools.demo_org import USERS, seed_demo_organisation
+    from devtools.local import aws_connection_json, iam_client, local_airflow_env, start_iam_server
 
     os.environ.update(local_airflow_env(HOME, REPO / "dags"))
 

@@ -15,19 +15,14 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # devtools/: the demo organisation and local plumbing
 HOME = REPO / ".airflow"
 PORT = int(os.environ.get("AIRFLOW_PORT", "8080"))
 
 
 def main() -> None:
-    from airflow_provider_awsiam_ocsf.demo import (
-        USERS,
-        aws_connection_json,
-        iam_client,
-        local_airflow_env,
-        seed_demo_organisation,
-        start_iam_server,
-    )
+    from devtools.demo_org import USERS, seed_demo_organisation
+    from devtools.local import aws_connection_json, iam_client, local_airflow_env, start_iam_server
 
     HOME.mkdir(exist_ok=True)
     os.environ.update(

@@ -13,7 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from airflow_provider_awsiam_ocsf.demo import aws_connection_json, local_airflow_env
+from devtools.local import aws_connection_json, local_airflow_env
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -32,7 +32,7 @@ for leaked in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
 
 import pytest  # noqa: E402
 
-pytest_plugins = ["tests.sekoia_server", "tests.airflow_stack"]
+pytest_plugins = ["tests.support.sekoia_server", "tests.support.airflow_stack"]
 
 
 @pytest.fixture(scope="session")
@@ -50,7 +50,7 @@ def airflow_home() -> Path:
 @pytest.fixture(scope="session")
 def iam_endpoint() -> str:
     """moto's IAM server on 127.0.0.1, AWS managed policies loaded."""
-    from airflow_provider_awsiam_ocsf.demo import start_iam_server
+    from devtools.local import start_iam_server
 
     server, endpoint = start_iam_server()
     yield endpoint
@@ -67,7 +67,7 @@ def iam(iam_endpoint, monkeypatch):
     """A boto3 IAM client on an emptied moto; the ``aws_default`` connection points at it."""
     import requests
 
-    from airflow_provider_awsiam_ocsf.demo import iam_client
+    from devtools.local import iam_client
 
     requests.post(f"{iam_endpoint}/moto-api/reset", timeout=10).raise_for_status()
     monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", aws_connection_uri(iam_endpoint))

@@ -1,6 +1,6 @@
 """A loopback stand-in for Sekoia.io's asset connector API (SPEC §6), its fixtures and test data.
 
-Fixtures (register with ``pytest_plugins = ["tests.sekoia_server"]`` or import them):
+Fixtures (register with ``pytest_plugins = ["tests.support.sekoia_server"]`` or import them):
 
 - ``sekoia_server``: a running :class:`FakeSekoia` on 127.0.0.1, stopped after the test.
 - ``sekoia_conn_id``: the id of an Airflow ``sekoia`` connection (set through an

@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.airflow_stack import ADMIN_USER, DAG_ID
+from tests.support.airflow_stack import ADMIN_USER, DAG_ID
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.e2e

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.airflow_stack import DAG_ID, reset_moto, utc
+from tests.support.airflow_stack import DAG_ID, reset_moto, utc
 
 pytestmark = pytest.mark.e2e
 
@@ -56,7 +56,7 @@ def seeded_users(airflow_stack, iam_endpoint):  # noqa: F811
     """The users of CREATED on an emptied moto, their CreateDate set in moto's backend."""
     from moto.iam.models import iam_backends
 
-    from airflow_provider_awsiam_ocsf.demo import iam_client
+    from devtools.local import iam_client
 
     reset_moto(iam_endpoint)
     iam = iam_client(iam_endpoint)

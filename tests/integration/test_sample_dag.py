@@ -6,8 +6,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from airflow_provider_awsiam_ocsf.demo import USERS, seed_demo_organisation
-from tests.dag_runs import (
+from devtools.demo_org import USERS, seed_demo_organisation
+from tests.support.dag_runs import (
     DAG_ID,
     checkpoint_value,
     delete_checkpoint,
@@ -15,7 +15,7 @@ from tests.dag_runs import (
     run_sample_dag,
     sample_dag,
 )
-from tests.iam_world import add_users
+from tests.support.iam_world import add_users
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from sekoia_automation_models.ocsf.user import UserOCSFModel
 
 from airflow.sdk._shared.secrets_masker import redact
 from airflow_provider_awsiam_ocsf.hooks.sekoia import SekoiaApiError, SekoiaAssetHook
-from tests.sekoia_server import (
+from tests.support.sekoia_server import (
     SEKOIA_TEST_CONN_ID,
     FakeSekoia,
     Reply,

@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.airflow.yml"
 DOCKERFILE = REPO / "Dockerfile"
 DEPLOYMENT_GUIDE = REPO / "docs" / "deployment.md"
@@ -291,6 +291,7 @@ def test_dockerfile_pins_apache_airflow_and_installs_the_repo(dockerfile_instruc
         "setup.cfg",
         "constraints.txt",
         "airflow_provider_awsiam_ocsf",
+        "devtools",
     ):
         assert needed in copied, f"{needed} is not copied into the image"
         assert copied[needed].startswith("${PROVIDER_SRC}")
@@ -302,9 +303,9 @@ def test_demo_profile_adds_a_moto_iam_seeded_with_the_demo_organisation(services
     moto = services["moto-iam"]
     assert moto["profiles"] == ["demo"]
     command = _as_text(moto["command"])
-    assert command == (
-        "python -m airflow_provider_awsiam_ocsf.demo serve --host 0.0.0.0 --port 5000"
-    )
+    assert command == "python -m devtools.demo_org serve --host 0.0.0.0 --port 5000"
+    # devtools/ is not installed with the provider: it runs from the copied source folder.
+    assert moto["working_dir"] == "/opt/airflow-provider-awsiam-ocsf"
     assert moto["environment"]["MOTO_IAM_LOAD_MANAGED_POLICIES"] == "true"
     assert "list_users" in _as_text(moto["healthcheck"]["test"])
 

@@ -70,7 +70,7 @@ def airflow_env(home: Path, port: int, connections: dict[str, str], password_fil
         AIRFLOW__CORE__LOAD_EXAMPLES="False",
         AIRFLOW__CORE__UNIT_TEST_MODE="False",
         AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{home / 'airflow.db'}",
-        AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS="tests.sqlite_busy_timeout.CONNECT_ARGS",
+        AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS="tests.support.sqlite_busy_timeout.CONNECT_ARGS",
         AIRFLOW__CORE__EXECUTOR="LocalExecutor",
         AIRFLOW__CORE__PARALLELISM="6",
         AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://127.0.0.1:{port}/execution/",
@@ -417,7 +417,8 @@ def demo_dag_run(airflow_stack, iam_endpoint, tmp_path_factory) -> FinishedRun:
     ``aws_demo`` (same moto server), so its checkpoint is
     ``aws_iam_users_ocsf__checkpoint__aws_demo`` and the ``aws_default`` one stays untouched.
     """
-    from airflow_provider_awsiam_ocsf.demo import iam_client, seed_demo_organisation
+    from devtools.demo_org import seed_demo_organisation
+    from devtools.local import iam_client
 
     reset_moto(iam_endpoint)
     seed_demo_organisation(iam_client(iam_endpoint))

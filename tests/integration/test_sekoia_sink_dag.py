@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from airflow_provider_awsiam_ocsf.demo import USERS, seed_demo_organisation
-from tests.dag_runs import checkpoint_value, delete_checkpoint, read_events, run_sample_dag
-from tests.iam_world import add_users
-from tests.sekoia_server import Reply
+from devtools.demo_org import USERS, seed_demo_organisation
+from tests.support.dag_runs import checkpoint_value, delete_checkpoint, read_events, run_sample_dag
+from tests.support.iam_world import add_users
+from tests.support.sekoia_server import Reply
 from sekoia_automation_models.ocsf.user import UserOCSFModel
 
 CONN_ID = "sekoia_dag_test"

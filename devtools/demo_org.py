@@ -1,18 +1,19 @@
-"""A demo organisation on a loopback moto IAM server (``make demo``, the compose demo profile).
+"""The demo organisation: 20 IAM users on a loopback moto server (``make demo``, the compose
+``demo`` profile, tests and the bench).
 
-    python -m airflow_provider_awsiam_ocsf.demo serve --host 127.0.0.1 --port 5000
+    python -m devtools.demo_org serve --host 127.0.0.1 --port 5000
 
-Needs the ``demo`` extra (moto). Every interesting case of the mapping appears at least once.
+Needs moto (the ``demo`` extra). Every interesting case of the mapping appears at least once.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import logging
-import os
 import signal
 import threading
+
+from devtools.local import iam_client, start_iam_server
 
 DEMO_ACCOUNT = "123456789012"
 STAR_POLICY = {
@@ -104,52 +105,6 @@ def seed_demo_organisation(iam) -> None:
                 AuthenticationCode1="123456",
                 AuthenticationCode2="654321",
             )
-
-
-def local_airflow_env(home, dags_folder) -> dict[str, str]:
-    """Settings of a throwaway Airflow home running the sample DAG against moto (demo, tests,
-    bench); set them before anything imports Airflow or moto."""
-    return {
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
-        "MOTO_IAM_LOAD_MANAGED_POLICIES": "true",
-    }
-
-
-def aws_connection_json(endpoint_url: str, **config_kwargs) -> str:
-    """An ``AIRFLOW_CONN_*`` value for an IAM endpoint such as moto's (dummy keys, us-east-1);
-    ``config_kwargs`` go to botocore, e.g. ``retries={"max_attempts": 2}``."""
-    extra = {"endpoint_url": endpoint_url, "region_name": "us-east-1"}
-    if config_kwargs:
-        extra["config_kwargs"] = config_kwargs
-    return json.dumps(
-        {"conn_type": "aws", "login": "testing", "password": "testing", "extra": extra}
-    )
-
-
-def start_iam_server(host: str = "127.0.0.1", port: int = 0):
-    """A moto server (AWS managed policies loaded) on ``host``; returns (server, endpoint_url)."""
-    os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address=host, port=port)
-    server.start()
-    bound_host, bound_port = server.get_host_and_port()
-    return server, f"http://{bound_host}:{bound_port}"
-
-
-def iam_client(endpoint_url: str):
-    import boto3
-
-    return boto3.client(
-        "iam",
-        endpoint_url=endpoint_url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
 
 
 def main(argv: list[str] | None = None) -> None:

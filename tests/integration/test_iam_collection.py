@@ -8,11 +8,11 @@ import pytest
 from botocore.stub import Stubber
 
 from airflow_provider_awsiam_ocsf.collection import Window, enrich_users, list_users
-from airflow_provider_awsiam_ocsf.demo import USERS, seed_demo_organisation
+from devtools.demo_org import USERS, seed_demo_organisation
 from airflow_provider_awsiam_ocsf.errors import NoAwsCredentialsError
 from airflow_provider_awsiam_ocsf.hooks.iam import IamHook
 from airflow_provider_awsiam_ocsf.ocsf import to_ocsf_user_inventory
-from tests.iam_world import add_users, restricted_reader
+from tests.support.iam_world import add_users, restricted_reader
 
 ADMIN_ACCESS = "arn:aws:iam::aws:policy/AdministratorAccess"
 
