@@ -32,7 +32,13 @@ def get_provider_info() -> dict:
         "operators": [
             {
                 "integration-name": "AWS IAM (OCSF inventory)",
-                "python-modules": ["airflow_provider_awsiam_ocsf.operators.iam_inventory"],
+                "python-modules": [
+                    "airflow_provider_awsiam_ocsf.operators.listing",
+                    "airflow_provider_awsiam_ocsf.operators.enrichment",
+                    "airflow_provider_awsiam_ocsf.operators.transform",
+                    "airflow_provider_awsiam_ocsf.operators.files",
+                    "airflow_provider_awsiam_ocsf.operators.commit",
+                ],
             },
             {
                 "integration-name": "Sekoia.io",

@@ -7,10 +7,12 @@ The seam is two steps, run in different tasks:
 * ``enrich_users`` (one mapped task per batch): fills, with per-user calls, every fact the listing
   left unknown (``None``).
 
-``per_user`` lists with ``ListUsers`` and leaves groups, own policies and MFA to enrichment.
-``bulk`` reads everything account-wide (GetAccountAuthorizationDetails + the credential report), so
-enrichment has nothing left to do unless the credential report was denied (then MFA is read per
-user). ``auto`` is ``bulk`` with a fall-back to ``per_user`` when the account-wide call is denied.
+``per_user`` lists with ``ListUsers`` and leaves groups, own policies, MFA, identity (GetUser),
+password (GetLoginProfile) and access keys to enrichment. ``bulk`` reads everything account-wide
+(GetAccountAuthorizationDetails + the credential report), so enrichment has nothing left to do but
+read access key ids (``access_key_ids``), and the report's facts of users it could not give them for
+(report denied, user missing from it, row unusable). ``auto`` is ``bulk`` with a fall-back to
+``per_user`` when the account-wide call is denied.
 """
 
 from __future__ import annotations
@@ -25,19 +27,26 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 
 from airflow_provider_awsiam_ocsf.hooks.iam import IamHook, error_code
-from airflow_provider_awsiam_ocsf.policies import document_grants_admin
 from airflow_provider_awsiam_ocsf.inventory import (
+    AccessKeyFacts,
     AccountCatalog,
+    CredentialReport,
     Degradation,
     GroupFacts,
     IamUser,
     PolicyCatalog,
+    access_key_from_metadata,
     as_utc,
+    attach_report_last_use,
     catalog_from_authorization_details,
-    mfa_by_user_from_credential_report,
+    identity_facts,
+    parse_credential_report,
+    password_use_facts,
     policy_verdict,
     user_from_authorization_detail,
+    user_from_listing,
 )
+from airflow_provider_awsiam_ocsf.policies import document_grants_admin
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +78,14 @@ class Listing(BaseModel):
     users: list[IamUser]
     catalog: AccountCatalog
     degraded: list[Degradation] = Field(default_factory=list)
+    report_unusable_rows: int = Field(
+        default=0, description="Credential report rows that could not be parsed cleanly."
+    )
+    report_fallback_users: int = Field(
+        default=0,
+        description="bulk: users that got no facts from the credential report (denied, missing "
+        "from it, or an unusable row) and are read per user in enrichment instead.",
+    )
 
 
 def _denied(error: ClientError) -> bool:
@@ -121,33 +138,51 @@ def _list_bulk(hook: IamHook, window: Window) -> Listing:
         for detail in page.get("UserDetailList", [])
         if window.contains(detail["CreateDate"])
     ]
-    degraded = []
+    report, degraded = _credential_report(hook)
+    fallbacks = 0
+    for user in users:
+        row = report.row_for(user.name, user.arn) if report else None
+        if row is None:
+            fallbacks += 1
+        else:
+            user.learn(row.user_facts())
+    if report and fallbacks:
+        log.warning(
+            "%d users got no facts from the credential report (%d rows unusable: %s; the others "
+            "are newer than the report): their MFA, password and keys are read per user.",
+            fallbacks,
+            report.unusable_rows,
+            report.problems or "none",
+        )
+    return Listing(
+        strategy=Strategy.BULK,
+        users=users,
+        catalog=catalog,
+        degraded=degraded,
+        report_unusable_rows=report.unusable_rows if report else 0,
+        report_fallback_users=fallbacks,
+    )
+
+
+def _credential_report(hook: IamHook) -> tuple[CredentialReport | None, list[Degradation]]:
     try:
-        mfa = mfa_by_user_from_credential_report(hook.get_credential_report())
+        return parse_credential_report(hook.get_credential_report()), []
     except (ClientError, TimeoutError) as error:
-        # MFA is then read per user during enrichment (ListMFADevices).
         code = error_code(error) if isinstance(error, ClientError) else "Timeout"
         log.warning(
-            "Credential report unavailable (%s): MFA will be read per user with ListMFADevices. "
-            "Allow iam:GenerateCredentialReport and iam:GetCredentialReport to avoid those calls.",
+            "Credential report unavailable (%s): MFA, password and access keys will be read per "
+            "user (ListMFADevices, GetLoginProfile, ListAccessKeys, GetUser). Allow "
+            "iam:GenerateCredentialReport and iam:GetCredentialReport to avoid those calls.",
             code,
         )
-        degraded.append(Degradation(api="GetCredentialReport", code=code))
-        mfa = {}
-    for user in users:
-        user.has_mfa = mfa.get(user.name)
-    return Listing(strategy=Strategy.BULK, users=users, catalog=catalog, degraded=degraded)
+        return None, [Degradation(api="GetCredentialReport", code=code)]
 
 
 # --- per_user ----------------------------------------------------------------------------------
 
 
 def _list_per_user(hook: IamHook, window: Window) -> Listing:
-    users = [
-        IamUser(name=u["UserName"], user_id=u["UserId"], arn=u["Arn"], created=u["CreateDate"])
-        for u in hook.iter_users()
-        if window.contains(u["CreateDate"])
-    ]
+    users = [user_from_listing(u) for u in hook.iter_users() if window.contains(u["CreateDate"])]
     if not users:
         return Listing(strategy=Strategy.PER_USER, users=[], catalog=AccountCatalog())
     catalog, degraded = _catalog_per_api(hook)
@@ -201,15 +236,28 @@ def _catalog_per_api(hook: IamHook) -> tuple[AccountCatalog, list[Degradation]]:
 # --- enrichment (per batch) --------------------------------------------------------------------
 
 
-def enrich_users(hook: IamHook, users: Iterable[IamUser], catalog: AccountCatalog) -> list[IamUser]:
+def enrich_users(
+    hook: IamHook,
+    users: Iterable[IamUser],
+    catalog: AccountCatalog,
+    *,
+    access_key_ids: bool = True,
+) -> list[IamUser]:
     """Fill every fact the listing left unknown, one user at a time; failures degrade that user."""
-    return [enrich_user(hook, user, catalog) for user in users]
+    return [enrich_user(hook, user, catalog, access_key_ids=access_key_ids) for user in users]
 
 
-def enrich_user(hook: IamHook, user: IamUser, catalog: AccountCatalog) -> IamUser:
+def enrich_user(
+    hook: IamHook, user: IamUser, catalog: AccountCatalog, *, access_key_ids: bool = True
+) -> IamUser:
+    """The user with every unknown fact read by per-user calls.
+
+    ``access_key_ids``: read key ids (ListAccessKeys) for keys known from the credential report
+    only, and each key's last use (GetAccessKeyLastUsed) unless the report gives it exactly.
+    """
     user = user.model_copy(deep=True)
 
-    def attempt(read):
+    def attempt(read) -> None:
         try:
             read()
         except ClientError as error:
@@ -236,15 +284,48 @@ def enrich_user(hook: IamHook, user: IamUser, catalog: AccountCatalog) -> IamUse
     def read_mfa():
         user.has_mfa = bool(hook.list_mfa_devices(user.name))
 
+    def read_identity():
+        read = hook.get_user(user.name)
+        user.learn({**identity_facts(read), **password_use_facts(read)})
+
+    def read_login_profile():
+        # NoSuchEntity (None) is a fact: no console password. Its last change is known only from
+        # the credential report (the profile's CreateDate is the first password's creation).
+        user.password_enabled = hook.get_login_profile(user.name) is not None
+
+    def read_last_use(key: AccessKeyFacts):
+        if key.id is not None:  # always, for keys read from ListAccessKeys
+            key.last_used = hook.get_access_key_last_used(key.id).get("LastUsedDate")
+
+    def read_access_keys():
+        user.access_keys = [access_key_from_metadata(k) for k in hook.list_access_keys(user.name)]
+        if access_key_ids:
+            for key in user.access_keys:
+                attempt(lambda key=key: read_last_use(key))
+
+    def read_access_key_ids():
+        listed = [access_key_from_metadata(k) for k in hook.list_access_keys(user.name)]
+        user.access_keys, unmatched = attach_report_last_use(listed, user.access_keys or [])
+        for key in unmatched:
+            attempt(lambda key=key: read_last_use(key))
+
     if user.groups is None:
         attempt(read_groups)
     if user.grants_admin is None:
         attempt(read_own_policies)
     if user.has_mfa is None:
         attempt(read_mfa)
+    if not (user.identity_read and user.password_last_used_read):
+        attempt(read_identity)
+    if user.password_enabled is None:
+        attempt(read_login_profile)
+    if user.access_keys is None:
+        attempt(read_access_keys)
+    elif access_key_ids and any(k.id is None for k in user.access_keys):
+        attempt(read_access_key_ids)
     return user
 
 
 def count_degradations(users: Iterable[IamUser]) -> Counter[str]:
     """``"API:Code" -> users affected`` for the run summary."""
-    return Counter(f"{d.api}:{d.code}" for u in users for d in set(u.degraded))
+    return Counter(d.label for u in users for d in set(u.degraded))

@@ -23,3 +23,12 @@ class CorruptCheckpointError(AirflowFailException):
             f"Reset it with `airflow variables delete {key}` (the next incremental run then "
             f"collects every user) or `airflow variables set {key} 2026-01-01T00:00:00+00:00`."
         )
+
+
+class CorruptStateError(AirflowFailException):
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(
+            f"Airflow Variable {key!r} is not a destination state ({reason}). Reset it with "
+            f"`airflow variables delete {key}`: the next run then sends every user to that sink "
+            "again (the other sinks are not affected)."
+        )

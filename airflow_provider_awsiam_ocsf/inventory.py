@@ -8,26 +8,29 @@ from __future__ import annotations
 
 import csv
 import io
+from collections import Counter
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timezone
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from airflow_provider_awsiam_ocsf.arn import parse_arn
 from airflow_provider_awsiam_ocsf.policies import (
     any_grants_admin,
     is_administrator_access_arn,
 )
-from airflow_provider_awsiam_ocsf.arn import parse_arn
 
 
 def as_utc(value: datetime) -> datetime:
     """Timezone-aware UTC; naive values are taken to be UTC already."""
-    return (
-        value.replace(tzinfo=timezone.utc)
-        if value.tzinfo is None
-        else value.astimezone(timezone.utc)
-    )
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def to_the_second(value: datetime | None) -> datetime | None:
+    """UTC, truncated to the second: the credential report's resolution, so that a time read from
+    the report and the same time read from a per-user call are equal."""
+    return None if value is None else as_utc(value).replace(microsecond=0)
 
 
 class Degradation(BaseModel):
@@ -38,6 +41,32 @@ class Degradation(BaseModel):
     api: str
     code: str
 
+    @property
+    def label(self) -> str:
+        """``"API:Code"``, as the run summary counts it."""
+        return f"{self.api}:{self.code}"
+
+
+class AccessKeyFacts(BaseModel):
+    """One access key. ``id`` is None when the key is known from the credential report only
+    (the report has no key ids); ``last_used`` is None when never used or unknown."""
+
+    model_config = ConfigDict(validate_assignment=True)
+
+    id: str | None = None
+    status: Literal["Active", "Inactive", "Expired"]
+    created: datetime
+    last_used: datetime | None = None
+
+    @field_validator("created", "last_used")
+    @classmethod
+    def _to_the_second(cls, value: datetime | None) -> datetime | None:
+        return to_the_second(value)
+
+    @property
+    def active(self) -> bool:
+        return self.status == "Active"
+
 
 class GroupFacts(BaseModel):
     name: str
@@ -47,6 +76,10 @@ class GroupFacts(BaseModel):
 
 
 class IamUser(BaseModel):
+    """What is known about one user; ``None`` is unknown (see the flags for the exceptions)."""
+
+    model_config = ConfigDict(validate_assignment=True)
+
     name: str
     user_id: str
     arn: str
@@ -56,12 +89,98 @@ class IamUser(BaseModel):
         default=None, description="From the user's own attached and inline policies."
     )
     has_mfa: bool | None = None
+    path: str | None = None
+    tags: dict[str, str] | None = Field(default=None, description="{} = no tags.")
+    permissions_boundary: str | None = Field(
+        default=None, description="ARN of the boundary policy; None = none or unknown."
+    )
+    identity_read: bool = Field(
+        default=False,
+        description="GAAD or GetUser was read: tags, path and boundary are facts, and a None "
+        "permissions_boundary means the user has none.",
+    )
+    password_enabled: bool | None = None
+    password_last_used: datetime | None = None
+    password_last_used_read: bool = Field(
+        default=False,
+        description="A source of password last use was read: a None password_last_used then "
+        "means never used (or too long ago for AWS to know), no longer unknown.",
+    )
+    password_last_changed: datetime | None = Field(
+        default=None, description="None = no password, or unknown (no per-user API gives it)."
+    )
+    access_keys: list[AccessKeyFacts] | None = None
     degraded: list[Degradation] = Field(default_factory=list)
 
     @field_validator("created")
     @classmethod
     def _created_in_utc(cls, value: datetime) -> datetime:
         return as_utc(value)
+
+    @field_validator("password_last_used", "password_last_changed")
+    @classmethod
+    def _to_the_second(cls, value: datetime | None) -> datetime | None:
+        return to_the_second(value)
+
+    def learn(self, facts: Mapping[str, Any]) -> None:
+        """Set facts read from a source (validated like the constructor's arguments)."""
+        for name, value in facts.items():
+            setattr(self, name, value)
+
+    @property
+    def is_enabled(self) -> bool | None:
+        """Can the user act at all: a console password or any active access key. True on any
+        evidence, False only when both are known and neither holds, None otherwise."""
+        keys = None if self.access_keys is None else any(k.active for k in self.access_keys)
+        if self.password_enabled or keys:
+            return True
+        if self.password_enabled is False and keys is False:
+            return False
+        return None
+
+    def posture(self) -> dict[str, Any]:
+        """The facts whose change is worth re-sending the user, as plain JSON-able data.
+
+        Unknown facts are None. Access keys are (created, status) pairs: no ids (the report has
+        none) and no last-used times (they change all the time); a key that is not Active counts
+        as "Inactive" (the report cannot tell Inactive from Expired). No permissions boundary is
+        ``""``, no tags ``{}``.
+        """
+        groups = None
+        if self.groups is not None:
+            groups = [
+                {
+                    "name": g.name,
+                    "privileges": None if g.policy_names is None else sorted(g.policy_names),
+                }
+                for g in sorted(self.groups, key=lambda g: g.name)
+            ]
+        keys = None
+        if self.access_keys is not None:
+            keys = sorted(
+                [k.created.isoformat(), "Active" if k.active else "Inactive"]
+                for k in self.access_keys
+            )
+        return {
+            "groups": groups,
+            "is_admin": self.is_admin,
+            "has_mfa": self.has_mfa,
+            "password_enabled": self.password_enabled,
+            "access_keys": keys,
+            "tags": None if self.tags is None else dict(sorted(self.tags.items())),
+            "path": self.path,
+            "permissions_boundary": (self.permissions_boundary or "")
+            if self.identity_read
+            else None,
+        }
+
+    @property
+    def complete(self) -> bool:
+        """Every posture fact is known."""
+        posture = self.posture()
+        return all(v is not None for v in posture.values()) and all(
+            g["privileges"] is not None for g in posture["groups"]
+        )
 
     @property
     def is_admin(self) -> bool | None:
@@ -158,8 +277,36 @@ def catalog_from_authorization_details(pages: Iterable[Mapping[str, Any]]) -> Ac
     return AccountCatalog(groups=groups, policies=policies)
 
 
+def identity_facts(user: Mapping[str, Any]) -> dict[str, Any]:
+    """Path, tags and permissions boundary of a GAAD ``UserDetailList`` entry or a GetUser
+    ``User``: both carry all three, so absent Tags or boundary mean none."""
+    boundary = user.get("PermissionsBoundary") or {}
+    return {
+        "path": user.get("Path"),
+        "tags": {t["Key"]: t.get("Value", "") for t in user.get("Tags") or []},
+        "permissions_boundary": boundary.get("PermissionsBoundaryArn"),
+        "identity_read": True,
+    }
+
+
+def password_use_facts(user: Mapping[str, Any]) -> dict[str, Any]:
+    """Password last use from a ListUsers or GetUser ``User`` (absent: never used, or before AWS
+    started recording it)."""
+    return {"password_last_used": user.get("PasswordLastUsed"), "password_last_used_read": True}
+
+
+def user_from_listing(user: Mapping[str, Any]) -> IamUser:
+    """An IamUser from one ListUsers entry: Path and PasswordLastUsed, no tags or boundary."""
+    listed = IamUser(
+        name=user["UserName"], user_id=user["UserId"], arn=user["Arn"], created=user["CreateDate"]
+    )
+    listed.learn({"path": user.get("Path"), **password_use_facts(user)})
+    return listed
+
+
 def user_from_authorization_detail(detail: Mapping[str, Any], catalog: AccountCatalog) -> IamUser:
-    """An IamUser with groups and own-policy verdict from one ``UserDetailList`` entry."""
+    """An IamUser with groups, own-policy verdict, path, tags and boundary from one
+    ``UserDetailList`` entry."""
     return IamUser(
         name=detail["UserName"],
         user_id=detail["UserId"],
@@ -171,19 +318,237 @@ def user_from_authorization_detail(detail: Mapping[str, Any], catalog: AccountCa
             (p["PolicyDocument"] for p in detail.get("UserPolicyList", [])),
             catalog.policies,
         ),
+        **identity_facts(detail),
     )
+
+
+# --- Access keys -------------------------------------------------------------------------------
+
+
+def access_key_from_metadata(key: Mapping[str, Any]) -> AccessKeyFacts:
+    """An AccessKeyFacts from one ListAccessKeys ``AccessKeyMetadata`` entry (last use unread)."""
+    return AccessKeyFacts(id=key["AccessKeyId"], status=key["Status"], created=key["CreateDate"])
+
+
+def attach_report_last_use(
+    listed: Iterable[AccessKeyFacts], slots: Iterable[AccessKeyFacts]
+) -> tuple[list[AccessKeyFacts], list[AccessKeyFacts]]:
+    """Give listed keys (with ids) the last use of the credential report slot created in the same
+    second. A match must be exact and one-to-one: a second shared by two keys or two slots matches
+    nothing. Returns (every listed key, the listed keys left unmatched)."""
+    listed = [k.model_copy() for k in listed]
+    slots = list(slots)
+    listed_per_second = Counter(k.created for k in listed)
+    slot_per_second = {s.created: s for s in slots}
+    slots_per_second = Counter(s.created for s in slots)
+    unmatched = []
+    for key in listed:
+        if listed_per_second[key.created] == 1 and slots_per_second[key.created] == 1:
+            key.last_used = slot_per_second[key.created].last_used
+        else:
+            unmatched.append(key)
+    return listed, unmatched
 
 
 # --- Credential report -------------------------------------------------------------------------
 
+REPORT_COLUMNS = (
+    "user",
+    "arn",
+    "user_creation_time",
+    "password_enabled",
+    "password_last_used",
+    "password_last_changed",
+    "password_next_rotation",
+    "mfa_active",
+    *(
+        f"access_key_{n}_{field}"
+        for n in (1, 2)
+        for field in (
+            "active",
+            "last_rotated",
+            "last_used_date",
+            "last_used_region",
+            "last_used_service",
+        )
+    ),
+    *(f"cert_{n}_{field}" for n in (1, 2) for field in ("active", "last_rotated")),
+)
+ROOT_ROW = "<root_account>"
+# AWS's words for "no value": N/A (does not apply: no password, no key, never used),
+# no_information (password never used, or last used before AWS recorded it), not_supported.
+ABSENT_VALUES = frozenset({"N/A", "no_information", "not_supported", ""})
 
-def mfa_by_user_from_credential_report(content: bytes | str) -> dict[str, bool]:
-    """``user name -> mfa_active`` from the credential report CSV (the root account row skipped)."""
+
+class ReportKeySlot(BaseModel):
+    """One ``access_key_N_*`` slot; ``last_rotated`` is the key's creation (None: empty slot)."""
+
+    active: bool | None
+    last_rotated: datetime | None
+    last_used_date: datetime | None
+    last_used_region: str | None
+    last_used_service: str | None
+
+    def facts(self) -> AccessKeyFacts | None:
+        if self.last_rotated is None or self.active is None:
+            return None
+        return AccessKeyFacts(
+            status="Active" if self.active else "Inactive",
+            created=self.last_rotated,
+            last_used=self.last_used_date,
+        )
+
+
+class ReportCertSlot(BaseModel):
+    active: bool | None
+    last_rotated: datetime | None
+
+
+class CredentialReportRow(BaseModel):
+    """One user's row of the credential report, every column parsed."""
+
+    user: str
+    arn: str
+    user_creation_time: datetime | None
+    password_enabled: bool | None
+    password_last_used: datetime | None
+    password_last_changed: datetime | None
+    password_next_rotation: datetime | None
+    mfa_active: bool | None
+    access_keys: list[ReportKeySlot]
+    certificates: list[ReportCertSlot]
+
+    def user_facts(self) -> dict[str, Any]:
+        """The IamUser facts this row gives. Without a password, AWS reports its last use and
+        change as N/A; moto fills password_last_changed with the user's creation: ignored."""
+        has_password = self.password_enabled
+        keys = [k.facts() for k in self.access_keys]
+        return {
+            "has_mfa": self.mfa_active,
+            "password_enabled": has_password,
+            "password_last_used": self.password_last_used if has_password else None,
+            "password_last_used_read": has_password is not None,
+            "password_last_changed": self.password_last_changed if has_password else None,
+            "access_keys": [k for k in keys if k is not None],
+        }
+
+
+class CredentialReport(BaseModel):
+    """The usable rows of a credential report by user name, and how many rows were not usable.
+
+    A row that does not parse cleanly is dropped whole, never read with shifted columns: its user
+    gets no facts from the report (it is read per user instead).
+    """
+
+    rows: dict[str, CredentialReportRow] = Field(default_factory=dict)
+    unusable_rows: int = 0
+    problems: dict[str, int] = Field(
+        default_factory=dict, description="Why rows were unusable: reason -> rows."
+    )
+
+    def row_for(self, name: str, arn: str) -> CredentialReportRow | None:
+        """The user's row, only when its ARN is the user's too."""
+        row = self.rows.get(name)
+        return row if row is not None and row.arn == arn else None
+
+
+class _UnusableRow(ValueError):
+    pass
+
+
+def _report_bool(value: str) -> bool | None:
+    if value in ABSENT_VALUES:
+        return None
+    if value not in ("true", "false"):
+        raise _UnusableRow("bad value")
+    return value == "true"
+
+
+def _report_time(value: str) -> datetime | None:
+    if value in ABSENT_VALUES:
+        return None
+    try:
+        return as_utc(datetime.fromisoformat(value))
+    except ValueError:
+        raise _UnusableRow("bad value") from None
+
+
+def _report_text(value: str) -> str | None:
+    return None if value in ABSENT_VALUES else value
+
+
+def _user_matches_arn(name: str, arn: str) -> bool:
+    try:
+        resource = parse_arn(arn).resource
+    except ValueError:
+        return False
+    return resource.startswith("user/") and resource.rsplit("/", 1)[-1] == name
+
+
+def _report_row(header: list[str], fields: list[str]) -> CredentialReportRow:
+    if len(fields) != len(header):
+        raise _UnusableRow("wrong number of fields")
+    row = dict(zip(header, fields))
+    if not _user_matches_arn(row["user"], row["arn"]):
+        raise _UnusableRow("user and arn disagree")
+    return CredentialReportRow(
+        user=row["user"],
+        arn=row["arn"],
+        user_creation_time=_report_time(row["user_creation_time"]),
+        password_enabled=_report_bool(row["password_enabled"]),
+        password_last_used=_report_time(row["password_last_used"]),
+        password_last_changed=_report_time(row["password_last_changed"]),
+        password_next_rotation=_report_time(row["password_next_rotation"]),
+        mfa_active=_report_bool(row["mfa_active"]),
+        access_keys=[
+            ReportKeySlot(
+                active=_report_bool(row[f"access_key_{n}_active"]),
+                last_rotated=_report_time(row[f"access_key_{n}_last_rotated"]),
+                last_used_date=_report_time(row[f"access_key_{n}_last_used_date"]),
+                last_used_region=_report_text(row[f"access_key_{n}_last_used_region"]),
+                last_used_service=_report_text(row[f"access_key_{n}_last_used_service"]),
+            )
+            for n in (1, 2)
+        ],
+        certificates=[
+            ReportCertSlot(
+                active=_report_bool(row[f"cert_{n}_active"]),
+                last_rotated=_report_time(row[f"cert_{n}_last_rotated"]),
+            )
+            for n in (1, 2)
+        ],
+    )
+
+
+def parse_credential_report(content: bytes | str) -> CredentialReport:
+    """The credential report CSV, row by row; the root account's row is skipped.
+
+    The header must name exactly the 22 documented columns (in any order), else no row is used.
+    A row with the wrong number of fields (moto does not quote a name containing a comma), a
+    user name that is not the last part of its ARN, or a value that does not parse is unusable,
+    and so are rows that name the same user twice.
+    """
     text = content.decode("utf-8") if isinstance(content, bytes) else content
-    result = {}
-    for row in csv.DictReader(io.StringIO(text)):
-        name = row.get("user", "")
-        if not name or name == "<root_account>":
-            continue
-        result[name] = row.get("mfa_active", "").strip().lower() == "true"
-    return result
+    lines = [fields for fields in csv.reader(io.StringIO(text)) if fields]
+    if not lines:
+        return CredentialReport()
+    # No user name can contain "<": wherever the user column is, this is the root account's row.
+    header, data = lines[0], [f for f in lines[1:] if ROOT_ROW not in f]
+    problems: Counter[str] = Counter()
+    if len(header) != len(REPORT_COLUMNS) or set(header) != set(REPORT_COLUMNS):
+        problems["header is not the 22 documented columns"] = len(data)
+        return CredentialReport(unusable_rows=len(data), problems=dict(problems))
+    parsed: list[CredentialReportRow] = []
+    for fields in data:
+        try:
+            parsed.append(_report_row(header, fields))
+        except _UnusableRow as problem:
+            problems[str(problem)] += 1
+    per_user = Counter(row.user for row in parsed)
+    rows = {row.user: row for row in parsed if per_user[row.user] == 1}
+    duplicates = sum(n for n in per_user.values() if n > 1)
+    if duplicates:
+        problems["user named by several rows"] = duplicates
+    return CredentialReport(
+        rows=rows, unusable_rows=sum(problems.values()), problems=dict(problems)
+    )

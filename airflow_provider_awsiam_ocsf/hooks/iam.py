@@ -46,8 +46,11 @@ class IamHook(AwsBaseHook):
         super().__init__(*args, **kwargs)
         self.calls: Counter[str] = Counter()
 
-    def _get_config(self, config: Config | None = None) -> Config:
-        config = super()._get_config(config)
+    @property
+    def config(self) -> Config:
+        """The botocore config of the connection (or the hook's ``config``), with
+        :data:`DEFAULT_RETRIES` when neither says how to retry."""
+        config = super().config
         if config.retries is None:
             config = Config(retries=dict(DEFAULT_RETRIES)).merge(config)
         return config
@@ -101,6 +104,28 @@ class IamHook(AwsBaseHook):
     def list_mfa_devices(self, user_name: str) -> list[dict]:
         """Virtual, hardware and FIDO devices alike. .. seealso:: IAM.Client.list_mfa_devices"""
         return list(self._paginate("list_mfa_devices", "MFADevices", UserName=user_name))
+
+    def get_user(self, user_name: str) -> dict:
+        """Path, tags, boundary, password last use. .. seealso:: IAM.Client.get_user"""
+        return self._call("get_user", UserName=user_name)["User"]
+
+    def get_login_profile(self, user_name: str) -> dict | None:
+        """None when the user has no console password. .. seealso:: IAM.Client.get_login_profile"""
+        try:
+            return self._call("get_login_profile", UserName=user_name)["LoginProfile"]
+        except ClientError as error:
+            if error_code(error) == "NoSuchEntity":
+                return None
+            raise
+
+    def list_access_keys(self, user_name: str) -> list[dict]:
+        """Ids, status and creation of the user's keys. .. seealso:: IAM.Client.list_access_keys"""
+        return list(self._paginate("list_access_keys", "AccessKeyMetadata", UserName=user_name))
+
+    def get_access_key_last_used(self, access_key_id: str) -> dict:
+        """.. seealso:: IAM.Client.get_access_key_last_used"""
+        response = self._call("get_access_key_last_used", AccessKeyId=access_key_id)
+        return response["AccessKeyLastUsed"]
 
     # --- groups and policies -------------------------------------------------------------------
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
+import time
 
 import pytest
 from botocore.stub import Stubber
@@ -12,17 +14,86 @@ from devtools.demo_org import USERS, seed_demo_organisation
 from airflow_provider_awsiam_ocsf.errors import NoAwsCredentialsError
 from airflow_provider_awsiam_ocsf.hooks.iam import IamHook
 from airflow_provider_awsiam_ocsf.ocsf import to_ocsf_user_inventory
+from tests.data.credential_report import COLUMNS
 from tests.support.iam_world import add_users, restricted_reader
 
 ADMIN_ACCESS = "arn:aws:iam::aws:policy/AdministratorAccess"
+WINDOW_END = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
+PASSWORD_USED = dt.datetime(2024, 11, 20, 7, 45, 12, 345678, tzinfo=dt.UTC)
+# Users of the credential world (on top of the demo organisation).
+CREDENTIAL_USERS = ["pat.console", "quinn.keys", "rita.ci", "comma,name"]
 
 
-def collect(strategy: str, conn_id: str = "aws_default", window: Window | None = None):
-    """What the DAG does for one run, in one process: list, enrich, map. Returns (events, hook)."""
+def collect(
+    strategy: str,
+    conn_id: str = "aws_default",
+    window: Window | None = None,
+    access_key_ids: bool = True,
+):
+    """What the DAG does for one run, in one process: list, enrich, map.
+
+    Returns (users by name, events, hook)."""
     hook = IamHook(aws_conn_id=conn_id)
     listing = list_users(hook, strategy, window or Window())
-    users = enrich_users(hook, listing.users, listing.catalog)
-    return {u.name: u for u in users}, [to_ocsf_user_inventory(u).as_dict() for u in users], hook
+    users = enrich_users(hook, listing.users, listing.catalog, access_key_ids=access_key_ids)
+    events = [
+        to_ocsf_user_inventory(u, logged_time=WINDOW_END, access_key_ids=access_key_ids).as_dict()
+        for u in users
+    ]
+    return {u.name: u for u in users}, events, hook
+
+
+def _next_second() -> None:
+    """Wait for the clock's next second: keys created in different seconds match the report's
+    whole-second ``access_key_N_last_rotated`` exactly."""
+    time.sleep(1.001 - time.time() % 1)
+
+
+def seed_credential_world(iam) -> dict[str, list[str]]:
+    """Users with tags, a path, console passwords and access keys; returns key ids by user.
+
+    * pat.console: path /people/, two tags, a console password last used at PASSWORD_USED (moto
+      records no console sign-in; its backend's ``password_last_used`` is the documented way to
+      set one), no key.
+    * quinn.keys: two keys in different seconds, the first Active and used (a real call signed
+      with it), the second Inactive.
+    * rita.ci: no password, one Active key never used.
+    * comma,name: a name with a comma, which moto writes unquoted in the credential report (an
+      unusable row: bulk reads this user per user); a password and a key.
+    """
+    import boto3
+    from moto.iam.models import iam_backends
+
+    from devtools.demo_org import DEMO_ACCOUNT
+
+    iam.create_user(
+        UserName="pat.console",
+        Path="/people/",
+        Tags=[{"Key": "team", "Value": "security"}, {"Key": "Owner", "Value": "pat"}],
+    )
+    iam.create_login_profile(UserName="pat.console", Password="Correct-Horse-42")
+    iam_backends[DEMO_ACCOUNT]["aws"].users["pat.console"].password_last_used = PASSWORD_USED
+    keys: dict[str, list[str]] = {}
+    iam.create_user(UserName="quinn.keys", Tags=[{"Key": "team", "Value": "data"}])
+    _next_second()
+    used = iam.create_access_key(UserName="quinn.keys")["AccessKey"]
+    _next_second()
+    idle = iam.create_access_key(UserName="quinn.keys")["AccessKey"]["AccessKeyId"]
+    iam.update_access_key(UserName="quinn.keys", AccessKeyId=idle, Status="Inactive")
+    boto3.client(
+        "iam",
+        endpoint_url=iam.meta.endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id=used["AccessKeyId"],
+        aws_secret_access_key=used["SecretAccessKey"],
+    ).list_users()  # moto records the key's last use
+    keys["quinn.keys"] = [used["AccessKeyId"], idle]
+    iam.create_user(UserName="rita.ci")
+    keys["rita.ci"] = [iam.create_access_key(UserName="rita.ci")["AccessKey"]["AccessKeyId"]]
+    iam.create_user(UserName="comma,name", Tags=[{"Key": "kind", "Value": "odd"}])
+    iam.create_login_profile(UserName="comma,name", Password="Correct-Horse-42")
+    keys["comma,name"] = [iam.create_access_key(UserName="comma,name")["AccessKey"]["AccessKeyId"]]
+    return keys
 
 
 @pytest.mark.parametrize("strategy", ["per_user", "bulk"])
@@ -60,11 +131,31 @@ def test_users_with_zero_one_and_several_groups_and_mfa_kinds(iam, strategy, ocs
     }
 
 
-def test_bulk_and_per_user_produce_identical_events(iam):
+def without_password_change(events: list[dict]) -> list[dict]:
+    """The events without the password's last change, which only the credential report knows
+    (GetLoginProfile's CreateDate is the first password's creation, not its last change)."""
+    stripped = copy.deepcopy(events)
+    for e in stripped:
+        e.get("unmapped", {}).get("aws_iam", {}).pop("password_last_changed_time", None)
+        e["enrichments"][0]["data"].pop("last_time_password_change", None)
+    return stripped
+
+
+@pytest.mark.parametrize("access_key_ids", [True, False], ids=["key-ids", "no-key-ids"])
+def test_bulk_and_per_user_produce_identical_events(iam, access_key_ids):
     seed_demo_organisation(iam)
-    _, per_user, _ = collect("per_user")
-    _, bulk, _ = collect("bulk")
-    assert bulk == per_user
+    seed_credential_world(iam)
+    per_user_users, per_user, _ = collect("per_user", access_key_ids=access_key_ids)
+    bulk_users, bulk, _ = collect("bulk", access_key_ids=access_key_ids)
+    assert without_password_change(bulk) == per_user
+    changed = {
+        e["user"]["name"] for e in bulk if "password_last_changed_time" in e["unmapped"]["aws_iam"]
+    }
+    assert changed == {"pat.console"}  # comma,name's report row is unusable: read per user
+    assert {n: u.posture() for n, u in bulk_users.items()} == {
+        n: u.posture() for n, u in per_user_users.items()
+    }
+    assert all(u.complete for u in bulk_users.values())
 
 
 def test_bulk_costs_a_handful_of_calls_and_per_user_four_per_user(iam):
@@ -82,6 +173,9 @@ def test_bulk_costs_a_handful_of_calls_and_per_user_four_per_user(iam):
     assert per_user.calls["ListAttachedUserPolicies"] == n
     assert per_user.calls["ListUserPolicies"] == n
     assert per_user.calls["GetUserPolicy"] == 1  # heidi.inline's one inline policy
+    for api in ("GetUser", "GetLoginProfile", "ListAccessKeys"):
+        assert per_user.calls[api] == n
+    assert "GetAccessKeyLastUsed" not in per_user.calls  # the demo users hold no key
 
 
 def test_a_group_shared_by_many_users_is_fetched_once(iam):
@@ -212,6 +306,19 @@ def _attached(name):
     return {"PolicyName": name, "PolicyArn": f"arn:aws:iam::aws:policy/{name}"}
 
 
+def _key(key_id, status="Active"):
+    return {
+        "UserName": "u1",
+        "AccessKeyId": key_id,
+        "Status": status,
+        "CreateDate": dt.datetime(2024, 1, 2, tzinfo=dt.UTC),
+    }
+
+
+def _report(*rows: tuple[str, ...]) -> bytes:
+    return "".join(",".join(line) + "\n" for line in [COLUMNS, *rows]).encode()
+
+
 def test_every_paginated_call_follows_markers_across_pages(iam):
     hook = IamHook(aws_conn_id="aws_default")
     with Stubber(hook.client) as stub:
@@ -290,12 +397,48 @@ def test_every_paginated_call_follows_markers_across_pages(iam):
                 "IsTruncated": False,
             },
         )
+        stub.add_response(
+            "get_user",
+            {"User": {**_user(1), "Tags": [{"Key": "team", "Value": "a"}]}},
+            {"UserName": "u1"},
+        )
+        stub.add_client_error(
+            "get_login_profile",
+            service_error_code="NoSuchEntity",
+            http_status_code=404,
+            expected_params={"UserName": "u1"},
+        )
+        stub.add_response(
+            "list_access_keys",
+            {
+                "AccessKeyMetadata": [_key("AKIAU1FIRST000000001")],
+                "IsTruncated": True,
+                "Marker": "k1",
+            },
+            {"UserName": "u1"},
+        )
+        stub.add_response(
+            "list_access_keys",
+            {"AccessKeyMetadata": [_key("AKIAU1SECOND00000002", "Inactive")], "IsTruncated": False},
+            {"UserName": "u1", "Marker": "k1"},
+        )
+        for key_id in ("AKIAU1FIRST000000001", "AKIAU1SECOND00000002"):
+            stub.add_response(
+                "get_access_key_last_used",
+                {"UserName": "u1", "AccessKeyLastUsed": {"Region": "N/A", "ServiceName": "N/A"}},
+                {"AccessKeyId": key_id},
+            )
         [u1] = enrich_users(hook, listing.users[:1], listing.catalog)
         stub.assert_no_pending_responses()
     assert [u.name for u in listing.users] == ["u1", "u2", "u3", "u4"]
     assert listing.catalog.groups["A"].policy_names == ["ReadOnlyAccess", "AdministratorAccess"]
     assert [g.name for g in u1.groups] == ["A", "B"]
     assert u1.is_admin is True and u1.has_mfa is True
+    assert (u1.tags, u1.password_enabled) == ({"team": "a"}, False)
+    assert sorted((k.id, k.status) for k in u1.access_keys) == [
+        ("AKIAU1FIRST000000001", "Active"),
+        ("AKIAU1SECOND00000002", "Inactive"),
+    ]
 
 
 def test_account_authorization_details_are_read_across_pages(iam):
@@ -317,14 +460,15 @@ def test_account_authorization_details_are_read_across_pages(iam):
             {"Filter": ["User", "Group", "LocalManagedPolicy"], "MaxItems": 1000, "Marker": "a1"},
         )
         stub.add_response("generate_credential_report", {"State": "COMPLETE"})
+        row = ("u1", "arn:aws:iam::123456789012:user/u1", "2024-01-01T00:00:00+00:00", "false")
+        row += ("N/A",) * 3 + ("true",) + ("false", "N/A", "N/A", "N/A", "N/A") * 2
+        row += ("false", "N/A") * 2
         stub.add_response(
-            "get_credential_report",
-            {
-                "Content": b"user,arn,mfa_active\nu1,arn:aws:iam::123456789012:user/u1,true\n",
-                "ReportFormat": "text/csv",
-            },
+            "get_credential_report", {"Content": _report(row), "ReportFormat": "text/csv"}
         )
         listing = list_users(hook, "bulk", Window())
         stub.assert_no_pending_responses()
     [u1] = listing.users
     assert u1.is_admin is True and u1.has_mfa is True
+    assert (u1.password_enabled, u1.access_keys, u1.path) == (False, [], "/")
+    assert listing.report_fallback_users == 0

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from devtools.demo_org import USERS, seed_demo_organisation
-from tests.support.dag_runs import checkpoint_value, delete_checkpoint, read_events, run_sample_dag
+from tests.support.dag_runs import checkpoint_value, forget_state, read_events, run_sample_dag
 from tests.support.iam_world import add_users
 from tests.support.sekoia_server import Reply
 from sekoia_automation_models.ocsf.user import UserOCSFModel
@@ -35,7 +35,7 @@ def conf(iam, airflow_home, sekoia_server, tmp_path, monkeypatch):
             }
         ),
     )
-    delete_checkpoint()
+    forget_state()
     yield {
         "batch_size": 10,
         "output_uri": f"file://{tmp_path}/out",
@@ -43,7 +43,7 @@ def conf(iam, airflow_home, sekoia_server, tmp_path, monkeypatch):
         "sinks": ["file", "sekoia"],
         "sekoia_conn_id": CONN_ID,
     }
-    delete_checkpoint()
+    forget_state()
 
 
 def sent_items(server) -> list[dict]:
@@ -69,7 +69,7 @@ def test_both_sinks_receive_every_event(iam, conf, sekoia_server, tmp_path, ocsf
     assert push.path == f"/api/v2/asset-management/asset-connector/{sekoia_server.connector_uuid}"
     assert push.headers["Authorization"] == f"Bearer {sekoia_server.api_key}"
     assert push.headers["Content-Type"] == "application/json"
-    assert checkpoint_value() is not None
+    assert checkpoint_value("sekoia") is not None
 
 
 def test_rate_limited_push_waits_and_the_run_succeeds(iam, conf, sekoia_server):
@@ -80,25 +80,25 @@ def test_rate_limited_push_waits_and_the_run_succeeds(iam, conf, sekoia_server):
     first, retry = sekoia_server.pushes  # the 429, then the accepted retry
     assert first.body == retry.body
     assert sorted(i["user"]["name"] for i in retry.body["items"]) == ["a.user", "b.user"]
-    assert checkpoint_value() is not None
+    assert checkpoint_value("sekoia") is not None
 
 
 def test_failing_api_keeps_the_checkpoint_and_the_next_run_resends(iam, conf, sekoia_server):
     add_users(iam, ["first.user"])
     assert run_sample_dag({**conf, "sinks": ["sekoia"]})[0] == "success"
-    checkpoint = checkpoint_value()
+    checkpoint = checkpoint_value("sekoia")
     add_users(iam, ["second.user", "third.user"])
     sekoia_server.script(*[Reply(500, {"message": "boom"})] * 3)
     state, tasks = run_sample_dag({**conf, "sinks": ["sekoia"]})
     assert state == "failed" and tasks["push_to_sekoia"] == ["failed"]
-    assert checkpoint_value() == checkpoint
+    assert checkpoint_value("sekoia") == checkpoint
     sekoia_server.requests.clear()
     assert run_sample_dag({**conf, "sinks": ["sekoia"]})[0] == "success"
     assert sorted(i["user"]["name"] for i in sent_items(sekoia_server)) == [
         "second.user",
         "third.user",
     ]
-    assert checkpoint_value() > checkpoint
+    assert checkpoint_value("sekoia") > checkpoint
 
 
 @pytest.mark.parametrize(
@@ -124,7 +124,7 @@ def test_refused_push_fails_at_once_with_a_clear_message_and_no_key(
     logs = "".join(capfd.readouterr())
     assert says in logs
     assert conn["password"] not in logs
-    assert checkpoint_value() is None
+    assert checkpoint_value("sekoia") is None
 
 
 def test_api_key_is_in_no_xcom_and_no_rendered_field(iam, conf, sekoia_server):

@@ -40,13 +40,34 @@ def read_events(folder: Path) -> list[dict]:
     ]
 
 
-def checkpoint_value(aws_conn_id: str = "aws_default") -> str | None:
+ACCOUNT = "123456789012"  # moto's default account
+
+
+def sink_state(sink: str = "file", aws_conn_id: str = "aws_default", account: str = ACCOUNT):
+    """The sink's state Variable as a dict, or None when there is none."""
     from airflow.models.variable import Variable
 
-    return Variable.get(f"{DAG_ID}__checkpoint__{aws_conn_id}", default_var=None)
+    value = Variable.get(f"{DAG_ID}__state__{aws_conn_id}__{account}__{sink}", default_var=None)
+    return None if value is None else json.loads(value)
 
 
-def delete_checkpoint(aws_conn_id: str = "aws_default") -> None:
+def checkpoint_value(sink: str = "file", aws_conn_id: str = "aws_default") -> str | None:
+    """The sink's checkpoint (ISO 8601), or None when it has no state."""
+    state = sink_state(sink, aws_conn_id)
+    return None if state is None else state.get("checkpoint")
+
+
+def forget_state(aws_conn_id: str = "aws_default") -> None:
+    """Delete every state Variable of the connection, and the previous release's checkpoint."""
     from airflow.models.variable import Variable
+    from airflow.utils.session import create_session
 
-    Variable.delete(f"{DAG_ID}__checkpoint__{aws_conn_id}")
+    with create_session() as session:
+        keys = [
+            v.key
+            for v in session.query(Variable).filter(
+                Variable.key.like(f"{DAG_ID}__state__{aws_conn_id}__%")
+            )
+        ]
+    for key in [*keys, f"{DAG_ID}__checkpoint__{aws_conn_id}"]:
+        Variable.delete(key)

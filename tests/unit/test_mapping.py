@@ -12,11 +12,12 @@ from airflow_provider_awsiam_ocsf.inventory import (
     GroupFacts,
     IamUser,
     catalog_from_authorization_details,
-    mfa_by_user_from_credential_report,
+    parse_credential_report,
     user_from_authorization_detail,
 )
 from airflow_provider_awsiam_ocsf.ocsf import to_ocsf_user_inventory
 from airflow_provider_awsiam_ocsf.policies import document_grants_admin
+from tests.data.credential_report import CREDENTIAL_REPORT
 
 ACCOUNT = "123456789012"
 CREATED = datetime(2024, 5, 17, 9, 30, 15, tzinfo=timezone.utc)
@@ -282,10 +283,12 @@ def test_a_policy_merely_named_like_admin_is_not_admin():
 
 
 def test_credential_report_gives_mfa_per_user_and_skips_the_root_row():
-    report = (
-        b"user,arn,user_creation_time,password_enabled,mfa_active\n"
-        b"<root_account>,arn:aws:iam::123456789012:root,2015-01-01,not_supported,true\n"
-        b"alice,arn:aws:iam::123456789012:user/alice,2020-01-01,true,true\n"
-        b"bob,arn:aws:iam::123456789012:user/bob,2020-01-01,false,false\n"
-    )
-    assert mfa_by_user_from_credential_report(report) == {"alice": True, "bob": False}
+    report = parse_credential_report(CREDENTIAL_REPORT)
+    assert "<root_account>" not in report.rows
+    assert {name: row.user_facts()["has_mfa"] for name, row in report.rows.items()} == {
+        "alice.keys": True,
+        "bob.console": False,
+        "carol.ci": False,
+        "erin.idle": False,
+        "dave": False,
+    }

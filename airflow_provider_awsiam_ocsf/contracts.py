@@ -1,0 +1,116 @@
+"""What the pipeline's tasks hand each other, named and typed.
+
+Every value crossing a task boundary (through XCom) is one of these TypedDicts, and every XCom key
+is a constant of :class:`XComKey`, so a misspelt key or a missing member is a type error, not a
+``KeyError`` in a worker at 3 a.m. They are plain dicts at run time: XCom stores JSON.
+"""
+
+from __future__ import annotations
+
+from typing import TypedDict
+
+
+class XComKey:
+    """XCom keys pushed besides a task's return value."""
+
+    WINDOW = "window"  # list_users: the run's window (collection.Window as JSON)
+    CATALOG = "catalog"  # list_users: account-wide facts for enrichment (AccountCatalog as JSON)
+    SUMMARY = "summary"  # list_users and enrich_users: their part of the run summary
+    PLAN = "plan"  # list_users: the run's DeliveryPlan (what each sink holds, minus deletions)
+    STATE_UPDATES = "state_updates"  # to_ocsf: per sink, the users of the batch as now known
+
+
+class BatchRef(TypedDict):
+    """A reference to one batch's payload, pushed by the task that made it (operators.base)."""
+
+    index: int  # position of the batch in the run, from 0
+    label: str  # e.g. "users 1–500": names the mapped task instance in the UI
+    task_id: str
+    key: str  # the XCom key of the payload
+    map_index: int  # -1 when the producing task is not mapped
+
+
+class TombstoneRef(TypedDict):
+    """A user a sink holds that a complete listing no longer has."""
+
+    user_id: str
+    name: str
+    arn: str
+
+
+class UsersBatch(TypedDict):
+    """The payload of a batch of users, from list_users through enrich_users to to_ocsf."""
+
+    users: list[dict]  # IamUser as JSON
+    # sink -> user id -> state.Action: what the sink needs once the user's facts are final
+    actions: dict[str, dict[str, str]]
+    # sink -> user id -> state.HeldUser encoded: what the sink holds of the candidates
+    held: dict[str, dict[str, str]]
+    tombstones: dict[str, list[TombstoneRef]]  # sink -> deleted users (in the last batch)
+
+
+class EventsBatch(TypedDict):
+    """The payload of a batch of OCSF events, from to_ocsf to the sinks."""
+
+    events: list[dict]
+    send: dict[str, list[int]]  # sink -> indexes into ``events`` that this sink is sent
+
+
+class SinkUpdate(TypedDict):
+    """What one batch changes in one sink's state, once the sink accepted it."""
+
+    recorded: dict[str, str]  # user id -> state.HeldUser encoded
+    counts: dict[str, int]  # state.Reason -> users
+
+
+class SinkPlanInfo(TypedDict):
+    base: str  # state.SinkState JSON: the state before this run's candidates, deletions removed
+    counts: dict[str, int]  # state.Reason -> users settled at listing time (unchanged, deleted)
+
+
+class DeliveryPlan(TypedDict):
+    """Pushed by list_users of a scheduled or manual run (backfill runs have none)."""
+
+    account: str
+    partition: str
+    sinks: dict[str, SinkPlanInfo]
+
+
+class ListingSummary(TypedDict):
+    account: str
+    strategy: str
+    users_listed: int
+    batches: int
+    iam_calls: dict[str, int]  # API action -> calls
+    degraded: dict[str, int]  # "API:ErrorCode" -> occurrences
+
+
+class EnrichmentSummary(TypedDict):
+    users: int
+    degraded_users: int
+    degraded: dict[str, int]  # "API:ErrorCode" -> users affected
+    iam_calls: dict[str, int]
+
+
+class SinkReport(TypedDict, total=False):
+    sink: str  # required in practice: "file" or "sekoia"
+    events: int
+    uri: str  # file sink: the part written
+    requests: int  # sekoia sink: POSTs made
+    retries: int  # sekoia sink: POSTs retried
+
+
+class RunSummary(TypedDict, total=False):
+    account: str
+    strategy: str | None
+    users_listed: int
+    users_enriched: int
+    users_degraded: int
+    degraded: dict[str, int]
+    events_per_sink: dict[str, int]
+    iam_calls: dict[str, int]
+    iam_calls_total: int
+    # sink -> state.Reason -> users (scheduled and manual runs)
+    users_per_sink: dict[str, dict[str, int]]
+    # sink -> "committed <Variable>" or why the state was left as it was
+    state: dict[str, str]

@@ -1,0 +1,171 @@
+"""A run's delivery, batch by batch (pure): which users each sink is sent, and what it then holds.
+
+``plan_batches`` (list_users) turns a complete listing and the sinks' states into batches of
+candidate users, each carrying what every sink needs of them, plus the deleted users' tombstones.
+``settle_batch`` (to_ocsf) maps a batch of enriched users to OCSF events, decides per sink which
+events to send, and says what the sink holds once it accepted them.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from airflow_provider_awsiam_ocsf.batching import split_into_batches
+from airflow_provider_awsiam_ocsf.contracts import (
+    DeliveryPlan,
+    EventsBatch,
+    SinkPlanInfo,
+    SinkUpdate,
+    TombstoneRef,
+    UsersBatch,
+)
+from airflow_provider_awsiam_ocsf.inventory import IamUser
+from airflow_provider_awsiam_ocsf.ocsf import to_ocsf_deleted_user, to_ocsf_user_inventory
+from airflow_provider_awsiam_ocsf.state import (
+    Action,
+    HeldUser,
+    Reason,
+    SinkPlan,
+    SinkState,
+    decide,
+    plan_sink,
+)
+
+
+def plan_batches(
+    users: Sequence[IamUser],
+    states: Mapping[str, SinkState] | None,
+    sinks: Sequence[str],
+    *,
+    size: int,
+    full: bool,
+    detect_changes: bool,
+    partition: str,
+    account: str,
+) -> tuple[list[tuple[str, UsersBatch]], DeliveryPlan | None]:
+    """Labelled batches of the users some sink needs, and the plan the commit builds on.
+
+    ``states`` is None for backfill runs: every user of the window goes to every sink, and no
+    state is read or written.
+    """
+    if states is None:
+        actions = {sink: {u.user_id: Action.SEND.value for u in users} for sink in sinks}
+        return _batches(list(users), actions, {}, {}, size), None
+    plans: dict[str, SinkPlan] = {
+        sink: plan_sink(users, states[sink], full=full, detect_changes=detect_changes)
+        for sink in sinks
+    }
+    actions = {
+        sink: {uid: action.value for uid, action in plan.actions.items()}
+        for sink, plan in plans.items()
+    }
+    held = {
+        sink: {uid: states[sink].users[uid] for uid in plan.actions if uid in states[sink].users}
+        for sink, plan in plans.items()
+    }
+    tombstones = {
+        sink: [
+            TombstoneRef(user_id=uid, name=h.name, arn=h.arn(partition, account))
+            for uid, h in plan.deleted
+        ]
+        for sink, plan in plans.items()
+        if plan.deleted
+    }
+    candidates = [u for u in users if any(u.user_id in a for a in actions.values())]
+    delivery = DeliveryPlan(
+        account=account,
+        partition=partition,
+        sinks={
+            sink: SinkPlanInfo(
+                base=plan.base.to_json(),
+                counts={
+                    Reason.UNCHANGED.value: plan.unchanged,
+                    Reason.DELETED.value: len(plan.deleted),
+                },
+            )
+            for sink, plan in plans.items()
+        },
+    )
+    return _batches(candidates, actions, held, tombstones, size), delivery
+
+
+def _batches(
+    users: list[IamUser],
+    actions: dict[str, dict[str, str]],
+    held: dict[str, dict[str, str]],
+    tombstones: dict[str, list[TombstoneRef]],
+    size: int,
+) -> list[tuple[str, UsersBatch]]:
+    batches: list[tuple[str, UsersBatch]] = []
+    for label, chunk in split_into_batches(users, size):
+        ids = {u.user_id for u in chunk}
+        batches.append(
+            (
+                label,
+                UsersBatch(
+                    users=[u.model_dump(mode="json") for u in chunk],
+                    actions={
+                        s: {i: a for i, a in m.items() if i in ids} for s, m in actions.items()
+                    },
+                    held={s: {i: v for i, v in m.items() if i in ids} for s, m in held.items()},
+                    tombstones={},
+                ),
+            )
+        )
+    if tombstones:
+        if not batches:
+            empty: dict[str, dict[str, str]] = {s: {} for s in actions}
+            batches.append(
+                ("deleted users", UsersBatch(users=[], actions=empty, held={}, tombstones={}))
+            )
+        batches[-1][1]["tombstones"] = tombstones
+    return batches
+
+
+def settle_batch(
+    batch: UsersBatch, *, logged_time: datetime, access_key_ids: bool
+) -> tuple[EventsBatch, dict[str, SinkUpdate]]:
+    """Events of the batch (users, then tombstones), which ones each sink is sent, and each sink's
+    state entries for the batch's users as now known."""
+    events: list[dict] = []
+    send: dict[str, list[int]] = {sink: [] for sink in batch["actions"]}
+    updates = {sink: SinkUpdate(recorded={}, counts={}) for sink in batch["actions"]}
+    counts: dict[str, Counter[str]] = {sink: Counter() for sink in batch["actions"]}
+    for raw in batch["users"]:
+        user = IamUser.model_validate(raw)
+        now = HeldUser.of(user)
+        index = len(events)
+        events.append(
+            to_ocsf_user_inventory(
+                user, logged_time=logged_time, access_key_ids=access_key_ids
+            ).as_dict()
+        )
+        for sink, actions in batch["actions"].items():
+            if user.user_id not in actions:
+                continue
+            held_value = batch["held"].get(sink, {}).get(user.user_id)
+            held = None if held_value is None else HeldUser.decode(held_value)
+            sent, reason = decide(Action(actions[user.user_id]), held, now)
+            if sent:
+                send[sink].append(index)
+            counts[sink][reason.value] += 1
+            updates[sink]["recorded"][user.user_id] = now.encode()
+    tombstone_at: dict[str, int] = {}  # one event per deleted user, whichever sinks need it
+    for sink, refs in batch["tombstones"].items():
+        for ref in refs:
+            if ref["user_id"] not in tombstone_at:
+                tombstone_at[ref["user_id"]] = len(events)
+                events.append(
+                    to_ocsf_deleted_user(
+                        name=ref["name"],
+                        arn=ref["arn"],
+                        user_id=ref["user_id"],
+                        deleted_at=logged_time,
+                    ).as_dict()
+                )
+            send.setdefault(sink, []).append(tombstone_at[ref["user_id"]])
+    for sink, counter in counts.items():
+        updates[sink]["counts"] = dict(sorted(counter.items()))
+    return EventsBatch(events=events, send=send), updates

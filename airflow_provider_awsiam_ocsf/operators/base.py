@@ -1,0 +1,127 @@
+"""What every operator of the pipeline shares: the run kind, batches passed by reference, the
+batch label of mapped task instances, and the base class of sinks.
+
+Batches travel between mapped tasks by reference, not by value. A mapped task expanded over a
+task's return value pulls that *whole* value to pick its item, so returning every batch from one
+task would make each of N mapped instances download all N batches. Instead a producer pushes each
+batch's payload under its own XCom key and returns a small :class:`BatchRef`; a consumer fetches
+only the payload its reference names, and only when it needs it (a skipped sink never does).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import Any, ClassVar
+
+from airflow.sdk import BaseOperator, Context
+from airflow.sdk.exceptions import AirflowSkipException
+
+from airflow_provider_awsiam_ocsf.contracts import BatchRef, EventsBatch, SinkReport
+
+# Give it to ``.partial(map_index_template=...)`` so mapped instances are named by their batch.
+BATCH_LABEL_TEMPLATE = "{{ batch_label }}"
+
+
+def is_backfill(context: Context) -> bool:
+    return context["dag_run"].run_type == "backfill"
+
+
+def data_interval(context: Context) -> tuple[datetime, datetime]:
+    """The run's ``[start, end)`` data interval, in UTC (backfill runs always have one)."""
+    start, end = context.get("data_interval_start"), context.get("data_interval_end")
+    if start is None or end is None:
+        raise ValueError("this run has no data interval (a manual run without a logical date?)")
+    return start.astimezone(timezone.utc), end.astimezone(timezone.utc)
+
+
+def as_bool(value: bool | str) -> bool:
+    """A templated boolean: rendered natively it is a bool, rendered as text "True"/"False"."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "yes")
+    return bool(value)
+
+
+def stash(context: Context, index: int, label: str, payload: Any) -> BatchRef:
+    """Push ``payload`` as this task instance's batch ``index``; return the reference to it."""
+    ti = context["ti"]
+    map_index = -1 if ti.map_index is None else ti.map_index
+    key = f"batch_{index}" if map_index < 0 else "batch"
+    ti.xcom_push(key=key, value=payload)
+    return BatchRef(index=index, label=label, task_id=ti.task_id, key=key, map_index=map_index)
+
+
+def fetch(context: Context, ref: BatchRef) -> Any:
+    """The payload a reference from :func:`stash` names."""
+    return context["ti"].xcom_pull(
+        task_ids=ref["task_id"], key=ref["key"], map_indexes=ref["map_index"]
+    )
+
+
+def flatten(values: Any) -> list:
+    """Plain list of the values of XComArgs, some of them mapped (lazy sequences)."""
+    if values is None:
+        return []
+    if isinstance(values, dict):
+        return [values]
+    # Index by length: iterating a lazy XCom sequence probes one offset too far and logs an error.
+    return [v for i in range(len(values)) for v in flatten(values[i])]
+
+
+class BatchOperator(BaseOperator):
+    """Works on one batch of a mapped run and names its task instance after the batch.
+
+    :param batch: the :class:`BatchRef` of the batch to work on (templated; mapped over)
+    """
+
+    template_fields: Sequence[str] = ("batch",)
+
+    def __init__(self, *, batch: BatchRef, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.batch = batch
+
+    def start_batch(self, context: Context) -> None:
+        """Label this task instance with its batch (``BATCH_LABEL_TEMPLATE``)."""
+        context["batch_label"] = self.batch["label"]  # type: ignore[typeddict-unknown-key]
+
+    def payload(self, context: Context) -> Any:
+        return fetch(context, self.batch)
+
+    def pass_on(self, context: Context, payload: Any) -> BatchRef:
+        """Stash this task's result for the batch and return the reference downstream."""
+        return stash(context, self.batch["index"], self.batch["label"], payload)
+
+
+class SinkOperator(BatchOperator):
+    """Delivers the events of one batch meant for this sink; skipped when the run's sinks do not
+    name it. ``deliver`` is called with this sink's events only (possibly none).
+
+    :param sinks: the sinks selected for the run; ``None`` means this one (templated)
+    """
+
+    sink_name: ClassVar[str] = ""
+    template_fields: Sequence[str] = ("batch", "sinks")
+
+    def __init__(self, *, sinks: Sequence[str] | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.sinks = sinks
+
+    def execute(self, context: Context) -> SinkReport:
+        self.start_batch(context)
+        if self.sinks is not None and self.sink_name not in self.sinks:
+            raise AirflowSkipException(
+                f"sink {self.sink_name!r} not in this run's sinks {self.sinks}"
+            )
+        batch: EventsBatch = self.payload(context)
+        events = [batch["events"][i] for i in batch["send"].get(self.sink_name, [])]
+        report = self.deliver(context, events)
+        self.log.info(
+            "%s: %s sink delivered %d events",
+            self.batch["label"],
+            self.sink_name,
+            report.get("events", 0),
+        )
+        return report
+
+    def deliver(self, context: Context, events: list[dict]) -> SinkReport:
+        raise NotImplementedError

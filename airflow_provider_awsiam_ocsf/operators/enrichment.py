@@ -1,0 +1,84 @@
+"""``enrich_users``: per-user IAM calls for the facts the listing left unknown, one batch each."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
+from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
+from airflow.sdk import Context
+
+from airflow_provider_awsiam_ocsf.collection import count_degradations, enrich_user
+from airflow_provider_awsiam_ocsf.contracts import (
+    BatchRef,
+    EnrichmentSummary,
+    UsersBatch,
+    XComKey,
+)
+from airflow_provider_awsiam_ocsf.hooks.iam import IamHook
+from airflow_provider_awsiam_ocsf.inventory import AccountCatalog, IamUser
+from airflow_provider_awsiam_ocsf.operators.base import BatchOperator, as_bool
+
+PROGRESS_EVERY = 100  # users between progress lines
+
+
+class EnrichIamUsersOperator(BatchOperator, AwsBaseOperator[IamHook]):
+    """Fill, with per-user IAM calls, every fact of a batch's users the listing left unknown
+    (groups, own policies, MFA, …). A failed call degrades that user only.
+
+    Returns the :class:`BatchRef` of the enriched users; pushes an :class:`EnrichmentSummary`.
+
+    :param batch: the batch of listed users (templated; mapped over)
+    :param catalog: the account catalog pushed by ``list_users`` (templated)
+    :param access_key_ids: read access key ids (ListAccessKeys per user holding a key) (templated)
+    :param aws_conn_id: the ``aws`` connection of the account (templated)
+    :param region_name: AWS region of the IAM client (templated)
+    :param verify: whether to verify SSL certificates (templated)
+    :param botocore_config: botocore client configuration (templated)
+    """
+
+    aws_hook_class = IamHook
+    template_fields: Sequence[str] = aws_template_fields("batch", "catalog", "access_key_ids")
+    ui_color = "#ffd8a8"
+
+    def __init__(
+        self,
+        *,
+        catalog: dict | AccountCatalog,
+        access_key_ids: bool | str = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.catalog = catalog
+        self.access_key_ids = access_key_ids
+
+    def execute(self, context: Context) -> BatchRef:
+        self.start_batch(context)
+        label = self.batch["label"]
+        batch: UsersBatch = self.payload(context)
+        users = [IamUser.model_validate(u) for u in batch["users"]]
+        catalog = AccountCatalog.model_validate(self.catalog)
+        key_ids = as_bool(self.access_key_ids)
+        enriched = []
+        for done, user in enumerate(users, start=1):
+            enriched.append(enrich_user(self.hook, user, catalog, access_key_ids=key_ids))
+            if done % PROGRESS_EVERY == 0:
+                self.log.info("%s: enriched %d/%d users", label, done, len(users))
+        degraded = count_degradations(enriched)
+        summary = EnrichmentSummary(
+            users=len(enriched),
+            degraded_users=sum(1 for u in enriched if u.degraded),
+            degraded=dict(degraded),
+            iam_calls=dict(self.hook.calls),
+        )
+        context["ti"].xcom_push(key=XComKey.SUMMARY, value=summary)
+        self.log.info(
+            "%s: %d users enriched with %d IAM calls; degraded: %s",
+            label,
+            len(enriched),
+            sum(self.hook.calls.values()),
+            dict(degraded) or "none",
+        )
+        batch["users"] = [u.model_dump(mode="json") for u in enriched]
+        return self.pass_on(context, batch)

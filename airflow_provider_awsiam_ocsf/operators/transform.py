@@ -1,0 +1,54 @@
+"""``to_ocsf``: a batch of enriched users as OCSF 1.6.0 User Inventory Info events, and what each
+sink is sent of them (pure: see ``delivery.settle_batch``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from airflow.sdk import Context
+
+from airflow_provider_awsiam_ocsf.collection import Window
+from airflow_provider_awsiam_ocsf.contracts import BatchRef, UsersBatch, XComKey
+from airflow_provider_awsiam_ocsf.delivery import settle_batch
+from airflow_provider_awsiam_ocsf.operators.base import BatchOperator, as_bool
+
+
+class IamUsersToOcsfOperator(BatchOperator):
+    """Map a batch of enriched users (and the batch's deleted users) to OCSF events, decide per
+    sink which to send; returns the :class:`BatchRef` of the :class:`EventsBatch` and pushes each
+    sink's :class:`SinkUpdate`.
+
+    :param batch: the batch of enriched users (templated; mapped over)
+    :param window: the run's window; its end is every event's ``metadata.logged_time``
+        (templated)
+    :param access_key_ids: put access key ids in ``user.programmatic_credentials`` (templated)
+    """
+
+    template_fields: Sequence[str] = ("batch", "window", "access_key_ids")
+    ui_color = "#d0ebff"
+
+    def __init__(self, *, window: Any, access_key_ids: bool | str = True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.window = window
+        self.access_key_ids = access_key_ids
+
+    def execute(self, context: Context) -> BatchRef:
+        self.start_batch(context)
+        window = Window.model_validate(self.window)
+        if window.until is None:
+            raise ValueError("the run's window has no end")
+        batch: UsersBatch = self.payload(context)
+        events, updates = settle_batch(
+            batch, logged_time=window.until, access_key_ids=as_bool(self.access_key_ids)
+        )
+        context["ti"].xcom_push(key=XComKey.STATE_UPDATES, value=updates)
+        for sink, indexes in events["send"].items():
+            self.log.info(
+                "%s: %d of %d events for sink %s",
+                self.batch["label"],
+                len(indexes),
+                len(events["events"]),
+                sink,
+            )
+        return self.pass_on(context, events)

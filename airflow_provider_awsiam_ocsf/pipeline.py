@@ -1,0 +1,206 @@
+"""The inventory pipeline as a DAG you build with one call.
+
+    from airflow_provider_awsiam_ocsf.pipeline import build_inventory_dag
+
+    dag = build_inventory_dag("aws_iam_users_ocsf")
+    prod = build_inventory_dag("aws_iam_users_ocsf_prod", aws_conn_id="aws_prod", sinks=["sekoia"])
+
+list_users → enrich_users (mapped per batch) → to_ocsf (mapped) → write_files / push_to_sekoia
+(mapped) → commit_checkpoint. Each sink gets the users it does not hold as they are now (new,
+changed, deleted); its state moves only when it accepted every batch of the run.
+Settings are DAG Params (typed, validated before any task runs, shown in the trigger form): the
+keyword arguments of :func:`build_inventory_dag` change their defaults, run conf overrides them
+per run. See the README.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from typing import Any
+
+from airflow.sdk import DAG, Asset, Param, XComArg
+
+try:  # the Task SDK's, Airflow 3.2+
+    from airflow.sdk import CronDataIntervalTimetable
+except ImportError:  # pragma: no cover - Airflow 3.0/3.1
+    from airflow.timetables.interval import (  # type: ignore[assignment]
+        CronDataIntervalTimetable,
+    )
+
+from airflow_provider_awsiam_ocsf.contracts import XComKey
+from airflow_provider_awsiam_ocsf.operators.base import BATCH_LABEL_TEMPLATE
+from airflow_provider_awsiam_ocsf.operators.commit import CommitCheckpointOperator
+from airflow_provider_awsiam_ocsf.operators.enrichment import EnrichIamUsersOperator
+from airflow_provider_awsiam_ocsf.operators.files import WriteOcsfFilesOperator
+from airflow_provider_awsiam_ocsf.operators.listing import ListIamUsersOperator
+from airflow_provider_awsiam_ocsf.operators.sekoia import SekoiaPushOperator
+from airflow_provider_awsiam_ocsf.operators.transform import IamUsersToOcsfOperator
+
+DAG_ID = "aws_iam_users_ocsf"
+SINKS = ("file", "sekoia")
+# Bounds concurrent per-user IAM calls across workers (IAM throttles per account).
+ENRICHMENT_CONCURRENCY = 4
+
+
+def inventory_params(**defaults: Any) -> dict[str, Param]:
+    """The pipeline's Params; keyword arguments replace their defaults (validated the same way)."""
+    params = {
+        "aws_conn_id": Param(
+            "aws_default",
+            type="string",
+            minLength=1,
+            description="Airflow 'aws' connection of the account to inventory.",
+        ),
+        "strategy": Param(
+            "auto",
+            type="string",
+            enum=["auto", "bulk", "per_user"],
+            description="auto = bulk, falling back to per_user when denied.",
+        ),
+        "mode": Param(
+            "incremental",
+            type="string",
+            enum=["incremental", "full"],
+            description="incremental = what each sink does not hold yet (new, changed, "
+            "deleted users); full = every user.",
+        ),
+        "batch_size": Param(
+            500,
+            type="integer",
+            minimum=10,
+            maximum=10000,
+            description="Users per enrichment task instance.",
+        ),
+        "sinks": Param(
+            ["file"],
+            type="array",
+            minItems=1,
+            uniqueItems=True,
+            items={"type": "string", "enum": list(SINKS)},
+            description="Where events go: file, sekoia.",
+        ),
+        "output_uri": Param(
+            None,
+            type=["null", "string"],
+            pattern=r"^[a-z][a-z0-9+.-]*://",
+            description="file:// or s3:// folder for the file sink "
+            "(default: $AIRFLOW_HOME/data/aws_iam_users_ocsf).",
+        ),
+        "sekoia_conn_id": Param(
+            "sekoia_default",
+            type="string",
+            minLength=1,
+            description="Airflow 'sekoia' connection for the sekoia sink.",
+        ),
+        "access_key_ids": Param(
+            True,
+            type="boolean",
+            description="Read access key ids (one ListAccessKeys per user holding a key); "
+            "false keeps bulk at a handful of IAM calls.",
+        ),
+        "settle_seconds": Param(
+            5,
+            type="integer",
+            minimum=0,
+            maximum=3600,
+            description="Users created this close to the run's start are "
+            "left to the next run (IAM is eventually consistent).",
+        ),
+    }
+    unknown = set(defaults) - set(params)
+    if unknown:
+        raise TypeError(f"unknown inventory params {sorted(unknown)}; known: {sorted(params)}")
+    for name, value in defaults.items():
+        spec = params[name]
+        params[name] = Param(value, description=spec.description, **spec.schema)
+    return params
+
+
+def sink_assets(dag_id: str) -> dict[str, Asset]:
+    """Emitted by each successful sink task: schedule downstream DAGs on fresh inventory."""
+    return {
+        sink: Asset(
+            name=f"{dag_id}_{'files' if sink == 'file' else sink}",
+            uri=f"ocsf-inventory://{dag_id}/{sink}",
+        )
+        for sink in SINKS
+    }
+
+
+def build_inventory_dag(
+    dag_id: str = DAG_ID,
+    *,
+    schedule: Any = None,
+    start_date: datetime = datetime(2026, 1, 1, tzinfo=timezone.utc),
+    tags: Iterable[str] = ("aws", "iam", "ocsf", "inventory"),
+    dag_kwargs: dict[str, Any] | None = None,
+    **param_defaults: Any,
+) -> DAG:
+    """The inventory DAG. ``param_defaults`` change Param defaults (e.g. ``aws_conn_id``,
+    ``sinks``); ``schedule`` defaults to hourly with real data intervals, so backfill runs
+    collect the users created in theirs; ``dag_kwargs`` go to ``DAG`` as they are."""
+    with DAG(
+        dag_id=dag_id,
+        description="AWS IAM users → OCSF User Inventory Info events (files/S3, Sekoia.io)",
+        doc_md=__doc__,
+        schedule=schedule or CronDataIntervalTimetable("0 * * * *", timezone="UTC"),
+        start_date=start_date,
+        catchup=False,
+        max_active_runs=1,
+        render_template_as_native_obj=True,
+        tags=list(tags),
+        params=inventory_params(**param_defaults),
+        **(dag_kwargs or {}),
+    ) as dag:
+        _wire_tasks(sink_assets(dag_id))
+    return dag
+
+
+def _wire_tasks(assets: dict[str, Asset]) -> None:
+    listing = ListIamUsersOperator(
+        task_id="list_users",
+        aws_conn_id="{{ params.aws_conn_id }}",
+        sinks="{{ params.sinks }}",
+        strategy="{{ params.strategy }}",
+        mode="{{ params.mode }}",
+        batch_size="{{ params.batch_size }}",
+        settle_seconds="{{ params.settle_seconds }}",
+    )
+    enriched = EnrichIamUsersOperator.partial(
+        task_id="enrich_users",
+        map_index_template=BATCH_LABEL_TEMPLATE,
+        aws_conn_id="{{ params.aws_conn_id }}",
+        catalog=XComArg(listing, key=XComKey.CATALOG),
+        access_key_ids="{{ params.access_key_ids }}",
+        max_active_tis_per_dag=ENRICHMENT_CONCURRENCY,
+    ).expand(batch=listing.output)
+    events = IamUsersToOcsfOperator.partial(
+        task_id="to_ocsf",
+        map_index_template=BATCH_LABEL_TEMPLATE,
+        window=XComArg(listing, key=XComKey.WINDOW),
+        access_key_ids="{{ params.access_key_ids }}",
+    ).expand(batch=enriched.output)
+    files = WriteOcsfFilesOperator.partial(
+        task_id="write_files",
+        map_index_template=BATCH_LABEL_TEMPLATE,
+        sinks="{{ params.sinks }}",
+        output_uri="{{ params.output_uri }}",
+        outlets=[assets["file"]],
+    ).expand(batch=events.output)
+    sekoia = SekoiaPushOperator.partial(
+        task_id="push_to_sekoia",
+        map_index_template=BATCH_LABEL_TEMPLATE,
+        sinks="{{ params.sinks }}",
+        sekoia_conn_id="{{ params.sekoia_conn_id }}",
+        outlets=[assets["sekoia"]],
+    ).expand(batch=events.output)
+    CommitCheckpointOperator(
+        task_id="commit_checkpoint",
+        aws_conn_id="{{ params.aws_conn_id }}",
+        sinks="{{ params.sinks }}",
+        listing_task_id=listing.task_id,
+        updates=XComArg(events, key=XComKey.STATE_UPDATES),
+        enrichments=XComArg(enriched, key=XComKey.SUMMARY),
+        deliveries=[files.output, sekoia.output],
+    )

@@ -1,0 +1,238 @@
+"""What each destination holds, and what it needs this run (pure).
+
+A destination's state (one per DAG, AWS connection, account and sink) is the creation checkpoint
+plus, per user it was given, a compact line ``<user id>: <fingerprint>[!]:<path/name>``:
+
+* the fingerprint is a short hash of the user's posture facts (``IamUser.posture()``: groups and
+  their privileges, admin type, MFA, password enabled, access keys and their status, tags, path,
+  permissions boundary; never last-used times, which would make every active user "changed");
+* ``!`` marks a user delivered with facts left out (a degraded read), to deliver again once they
+  can be read;
+* ``path/name`` is the tail of the user's ARN, enough to rebuild the ARN of a deleted user for
+  its tombstone (IAM forgets deleted users).
+
+Planning happens twice. ``plan_sink`` (at listing time) decides, per sink, which users certainly
+need nothing (unchanged with facts the listing already has), which were deleted, and which are
+candidates to enrich; ``decide`` (after enrichment) settles each candidate with its final facts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from airflow_provider_awsiam_ocsf.arn import parse_arn
+from airflow_provider_awsiam_ocsf.inventory import IamUser, as_utc
+
+FINGERPRINT_LENGTH = 12  # hex digits: 48 bits, ample to tell one user's postures apart
+INCOMPLETE = "!"
+
+
+class StateError(ValueError):
+    """A state value that cannot be read (the caller names the Variable and the fix)."""
+
+
+def fingerprint(posture: Mapping[str, Any]) -> str:
+    text = json.dumps(posture, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:FINGERPRINT_LENGTH]
+
+
+def arn_tail(arn: str) -> str:
+    """``path/name`` of ``arn:<partition>:iam::<account>:user/path/name``."""
+    resource = parse_arn(arn).resource
+    return resource.split("/", 1)[1] if resource.startswith("user/") else resource
+
+
+@dataclass(frozen=True)
+class HeldUser:
+    """One user as a destination was last given it."""
+
+    fingerprint: str
+    complete: bool
+    tail: str  # path/name, as in the ARN
+
+    @property
+    def name(self) -> str:
+        return self.tail.rsplit("/", 1)[-1]
+
+    def arn(self, partition: str, account: str) -> str:
+        return f"arn:{partition}:iam::{account}:user/{self.tail}"
+
+    def encode(self) -> str:
+        return f"{self.fingerprint}{'' if self.complete else INCOMPLETE}:{self.tail}"
+
+    @classmethod
+    def decode(cls, value: str) -> HeldUser:
+        mark, sep, tail = value.partition(":")
+        digest = mark.rstrip(INCOMPLETE)
+        if not sep or not tail or not digest:
+            raise StateError(f"user entry {value!r} is not '<fingerprint>[!]:<path/name>'")
+        return cls(fingerprint=digest, complete=not mark.endswith(INCOMPLETE), tail=tail)
+
+    @classmethod
+    def of(cls, user: IamUser) -> HeldUser:
+        return cls(
+            fingerprint=fingerprint(user.posture()), complete=user.complete, tail=arn_tail(user.arn)
+        )
+
+
+class SinkState(BaseModel):
+    """What one sink holds for one account (the JSON of its Airflow Variable)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: Literal[1] = 1
+    checkpoint: datetime | None = Field(
+        default=None, description="end of the last window delivered (UTC)"
+    )
+    adopt_before: datetime | None = Field(
+        default=None,
+        description="from a previous release's checkpoint: users created before it were "
+        "delivered already, their facts are recorded without sending them",
+    )
+    partition: str | None = None
+    account: str | None = None
+    users: dict[str, str] = Field(default_factory=dict, description="user id -> HeldUser")
+
+    def held(self, user_id: str) -> HeldUser | None:
+        value = self.users.get(user_id)
+        return None if value is None else HeldUser.decode(value)
+
+    def to_json(self) -> str:
+        return self.model_dump_json(exclude_none=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> SinkState:
+        try:
+            state = cls.model_validate_json(text)
+            for value in state.users.values():
+                HeldUser.decode(value)
+        except ValidationError as error:
+            raise StateError(f"{error.error_count()} invalid field(s): {error.errors()[0]['msg']}")
+        return state
+
+
+class Reason(str, Enum):
+    """Why a user was (or was not) sent to a sink this run; counted in the run summary."""
+
+    NEW = "new"
+    CHANGED = "changed"
+    INCOMPLETE_RETRIED = "incomplete_retried"
+    DELETED = "deleted"
+    UNCHANGED = "unchanged"
+    ADOPTED = "adopted"  # upgrade: recorded, not sent
+
+
+class Action(str, Enum):
+    """What a sink needs for a candidate once its facts are final."""
+
+    SEND = "send"  # whatever the facts (new users, full and backfill runs)
+    IF_CHANGED = "if_changed"  # only when they differ from what the sink holds
+    ADOPT = "adopt"  # record without sending
+
+
+@dataclass
+class SinkPlan:
+    """A sink's part of the run, decided at listing time."""
+
+    actions: dict[str, Action]  # user id -> action, for the candidates of this sink
+    deleted: list[tuple[str, HeldUser]]  # user id, what was held
+    unchanged: int  # users settled already: nothing to send
+    base: SinkState  # the state to write if the sink accepts everything, before candidates
+
+
+def plan_sink(
+    users: Iterable[IamUser],
+    state: SinkState,
+    *,
+    full: bool,
+    detect_changes: bool,
+    complete_listing: bool = True,
+) -> SinkPlan:
+    """Split a complete listing into a sink's candidates, deletions and settled users.
+
+    ``detect_changes``: the listing carries every posture fact (``bulk``), so a user whose
+    fingerprint matches is settled now; otherwise (``per_user`` incremental) users the sink holds
+    complete are left alone and only new and incomplete ones are candidates. Deletions are
+    concluded only from a complete listing.
+    """
+    users = list(users)
+    listed = {u.user_id for u in users}
+    actions: dict[str, Action] = {}
+    unchanged = 0
+    for user in users:
+        held = state.held(user.user_id)
+        if full:
+            actions[user.user_id] = Action.SEND
+        elif held is None:
+            adopt = state.adopt_before is not None and user.created < as_utc(state.adopt_before)
+            actions[user.user_id] = Action.ADOPT if adopt else Action.SEND
+        elif not held.complete:
+            actions[user.user_id] = Action.IF_CHANGED
+        elif not detect_changes:
+            unchanged += 1
+        elif user.complete and HeldUser.of(user) == held:
+            unchanged += 1
+        else:
+            actions[user.user_id] = Action.IF_CHANGED
+    deleted = []
+    if complete_listing:
+        deleted = [
+            (uid, HeldUser.decode(value))
+            for uid, value in sorted(state.users.items())
+            if uid not in listed
+        ]
+    gone = {uid for uid, _ in deleted}
+    base = state.model_copy(
+        update={
+            "adopt_before": None,
+            "users": {}
+            if full
+            else {uid: value for uid, value in state.users.items() if uid not in gone},
+        }
+    )
+    return SinkPlan(actions=actions, deleted=deleted, unchanged=unchanged, base=base)
+
+
+def decide(action: Action, held: HeldUser | None, now: HeldUser) -> tuple[bool, Reason]:
+    """Send or not, and why, once a candidate's facts are final."""
+    if action is Action.ADOPT:
+        return False, Reason.ADOPTED
+    if held is None:
+        reason = Reason.NEW
+    elif not held.complete and now.complete:
+        reason = Reason.INCOMPLETE_RETRIED
+    elif held != now:
+        reason = Reason.CHANGED
+    else:
+        reason = Reason.UNCHANGED
+    return action is Action.SEND or reason is not Reason.UNCHANGED, reason
+
+
+def commit(
+    base: SinkState,
+    recorded: Mapping[str, str],
+    *,
+    checkpoint: datetime,
+    partition: str | None,
+    account: str | None,
+) -> SinkState:
+    """The state to write once a sink accepted every batch: the base, every candidate as now
+    known, the checkpoint moved forward (never back)."""
+    users = {**base.users, **recorded}
+    moved = checkpoint if base.checkpoint is None else max(as_utc(base.checkpoint), checkpoint)
+    return base.model_copy(
+        update={
+            "checkpoint": moved,
+            "partition": partition or base.partition,
+            "account": account or base.account,
+            "users": dict(sorted(users.items())),
+        }
+    )

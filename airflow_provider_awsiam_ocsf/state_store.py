@@ -1,0 +1,72 @@
+"""The one place that reads and writes the destinations' state (Airflow Variables).
+
+``<dag_id>__state__<aws_conn_id>__<account id>__<sink>`` holds a :class:`~.state.SinkState` as
+JSON, e.g. ``aws_iam_users_ocsf__state__aws_default__123456789012__file``. It is written once per
+run and sink, as a whole, and only after that sink accepted every batch.
+
+The previous release kept one checkpoint for all sinks, ``<dag_id>__checkpoint__<aws_conn_id>``
+(an ISO 8601 timestamp). A sink without a state of its own starts from it: users created before
+it are taken as delivered (recorded, not re-sent), later ones are sent.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from airflow.sdk import Variable
+
+from airflow_provider_awsiam_ocsf.errors import CorruptCheckpointError, CorruptStateError
+from airflow_provider_awsiam_ocsf.state import SinkState, StateError
+
+
+def state_key(dag_id: str, aws_conn_id: str, account: str, sink: str) -> str:
+    return f"{dag_id}__state__{aws_conn_id}__{account}__{sink}"
+
+
+def legacy_checkpoint_key(dag_id: str, aws_conn_id: str) -> str:
+    """The previous release's single checkpoint (read, never written)."""
+    return f"{dag_id}__checkpoint__{aws_conn_id}"
+
+
+def parse_checkpoint(key: str, value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except (AttributeError, ValueError):
+        raise CorruptCheckpointError(key, value, "not an ISO 8601 timestamp") from None
+    if moment.tzinfo is None:
+        raise CorruptCheckpointError(key, value, "no timezone; write it with +00:00")
+    return moment.astimezone(timezone.utc)
+
+
+def load_sink_state(dag_id: str, aws_conn_id: str, account: str, sink: str) -> SinkState:
+    """The sink's state; from the previous release's checkpoint when it has none; else empty
+    (the sink then receives everyone)."""
+    key = state_key(dag_id, aws_conn_id, account, sink)
+    value = Variable.get(key, default=None)
+    if value not in (None, ""):
+        try:
+            return SinkState.from_json(value)
+        except StateError as error:
+            raise CorruptStateError(key, str(error)) from None
+        except ValueError as error:  # not JSON at all
+            raise CorruptStateError(key, f"not JSON ({error})") from None
+    legacy_key = legacy_checkpoint_key(dag_id, aws_conn_id)
+    legacy = Variable.get(legacy_key, default=None)
+    if legacy in (None, ""):
+        return SinkState()
+    since = parse_checkpoint(legacy_key, legacy)
+    return SinkState(checkpoint=since, adopt_before=since)
+
+
+def save_sink_state(
+    dag_id: str, aws_conn_id: str, account: str, sink: str, state: SinkState
+) -> str:
+    """Write the sink's state in one Variable write; returns the Variable's name."""
+    key = state_key(dag_id, aws_conn_id, account, sink)
+    Variable.set(
+        key,
+        state.to_json(),
+        description=f"What the {sink!r} sink holds of account {account}: checkpoint and a "
+        "fingerprint per user. Delete it to send everyone to this sink again.",
+    )
+    return key

@@ -1,0 +1,57 @@
+"""Batch splitting, the mapped-task guard and the run summary: pure functions on literal data."""
+
+from __future__ import annotations
+
+import pytest
+
+from airflow_provider_awsiam_ocsf.batching import check_batch_count, split_into_batches
+from airflow_provider_awsiam_ocsf.summary import format_summary, run_summary
+
+
+def test_batches_are_consecutive_and_labelled_by_position():
+    batches = split_into_batches(list(range(1, 1201)), 500)
+    assert [label for label, _ in batches] == ["users 1–500", "users 501–1000", "users 1001–1200"]
+    assert [item for _, chunk in batches for item in chunk] == list(range(1, 1201))
+
+
+def test_no_users_make_no_batches():
+    assert split_into_batches([], 500) == []
+
+
+def test_too_many_batches_fail_with_the_batch_size_to_use():
+    check_batch_count(10_240, 10, limit=1024)
+    with pytest.raises(ValueError, match="raise batch_size to at least 11"):
+        check_batch_count(10_241, 10, limit=1024)
+
+
+def test_summary_adds_up_listing_enrichment_and_every_sink_batch():
+    listing = {
+        "strategy": "per_user",
+        "users_listed": 3,
+        "batches": 2,
+        "iam_calls": {"ListUsers": 1},
+        "degraded": {},
+    }
+    enrichments = [
+        {"users": 2, "degraded_users": 1, "degraded": {"ListMFADevices:AccessDenied": 1},
+         "iam_calls": {"ListMFADevices": 2}},
+        {"users": 1, "degraded_users": 0, "degraded": {}, "iam_calls": {"ListMFADevices": 1}},
+    ]
+    deliveries = [{"sink": "file", "events": 2}, {"sink": "file", "events": 1},
+                  {"sink": "sekoia", "events": 3, "requests": 1, "retries": 0}]
+    summary = run_summary(listing, enrichments, deliveries)
+    assert summary["users_enriched"] == 3 and summary["users_degraded"] == 1
+    assert summary["degraded"] == {"ListMFADevices:AccessDenied": 1}
+    assert summary["events_per_sink"] == {"file": 3, "sekoia": 3}
+    assert summary["iam_calls"] == {"ListMFADevices": 3, "ListUsers": 1}
+    assert summary["iam_calls_total"] == 4
+
+
+def test_summary_prints_one_figure_per_line():
+    lines = format_summary({"strategy": "bulk", "events_per_sink": {"file": 20, "sekoia": 20},
+                            "degraded": {}})
+    assert lines == [
+        "strategy         bulk",
+        "events_per_sink  file 20, sekoia 20",
+        "degraded         none",
+    ]
