@@ -21,7 +21,7 @@ import logging
 from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
@@ -54,7 +54,7 @@ ACCESS_DENIED_CODES = {"AccessDenied", "AccessDeniedException", "UnauthorizedOpe
 AUTHORIZATION_DETAILS_FILTERS = ["User", "Group", "LocalManagedPolicy"]
 
 
-class Strategy(str, Enum):
+class Strategy(StrEnum):
     AUTO = "auto"
     BULK = "bulk"
     PER_USER = "per_user"
@@ -109,7 +109,7 @@ def list_users(hook: IamHook, strategy: Strategy | str, window: Window) -> Listi
                 raise
             log.warning(
                 "GetAccountAuthorizationDetails was denied (%s): falling back to the per_user "
-                "strategy, which costs about 4 IAM calls per user. Allow "
+                "strategy, which costs about 7 IAM calls per user. Allow "
                 "iam:GetAccountAuthorizationDetails and iam:GenerateCredentialReport/"
                 "iam:GetCredentialReport for the fast path.",
                 error_code(error),
@@ -148,8 +148,8 @@ def _list_bulk(hook: IamHook, window: Window) -> Listing:
             user.learn(row.user_facts())
     if report and fallbacks:
         log.warning(
-            "%d users got no facts from the credential report (%d rows unusable: %s; the others "
-            "are newer than the report): their MFA, password and keys are read per user.",
+            "%d users got no facts from the credential report (newer than it, or an unusable "
+            "row; unusable rows: %d, %s): their MFA, password and keys are read per user.",
             fallbacks,
             report.unusable_rows,
             report.problems or "none",

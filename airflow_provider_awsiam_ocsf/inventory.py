@@ -297,11 +297,14 @@ def password_use_facts(user: Mapping[str, Any]) -> dict[str, Any]:
 
 def user_from_listing(user: Mapping[str, Any]) -> IamUser:
     """An IamUser from one ListUsers entry: Path and PasswordLastUsed, no tags or boundary."""
-    listed = IamUser(
-        name=user["UserName"], user_id=user["UserId"], arn=user["Arn"], created=user["CreateDate"]
+    return IamUser(
+        name=user["UserName"],
+        user_id=user["UserId"],
+        arn=user["Arn"],
+        created=user["CreateDate"],
+        path=user.get("Path"),
+        **password_use_facts(user),
     )
-    listed.learn({"path": user.get("Path"), **password_use_facts(user)})
-    return listed
 
 
 def user_from_authorization_detail(detail: Mapping[str, Any], catalog: AccountCatalog) -> IamUser:
@@ -488,7 +491,7 @@ def _user_matches_arn(name: str, arn: str) -> bool:
 def _report_row(header: list[str], fields: list[str]) -> CredentialReportRow:
     if len(fields) != len(header):
         raise _UnusableRow("wrong number of fields")
-    row = dict(zip(header, fields))
+    row = dict(zip(header, fields, strict=True))
     if not _user_matches_arn(row["user"], row["arn"]):
         raise _UnusableRow("user and arn disagree")
     return CredentialReportRow(

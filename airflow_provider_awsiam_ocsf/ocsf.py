@@ -8,7 +8,7 @@ never guessed.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -19,10 +19,11 @@ from airflow_provider_awsiam_ocsf.inventory import IamUser, as_utc
 OCSF_VERSION = "1.6.0"
 PRODUCT_NAME = "AWS IAM Asset Connector"
 
-CLASS_UID = 5003
-ACTIVITY_COLLECT = 2
-USER_TYPE_IDS = {"User": 1, "Admin": 2}
-AWS_ACCOUNT_TYPE_ID = 10
+CLASS_UID: Final = 5003
+ACTIVITY_COLLECT: Final = 2
+AWS_ACCOUNT_TYPE_ID: Final = 10
+UserType = Literal["User", "Admin"]
+USER_TYPE_IDS: dict[UserType, Literal[1, 2]] = {"User": 1, "Admin": 2}
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -138,7 +139,7 @@ class UserInventoryEvent(_Strict):
     category_name: Literal["Discovery"] = "Discovery"
     class_uid: Literal[5003] = CLASS_UID
     class_name: Literal["User Inventory Info"] = "User Inventory Info"
-    type_uid: Literal[500302] = CLASS_UID * 100 + ACTIVITY_COLLECT
+    type_uid: Literal[500302] = 500302  # CLASS_UID * 100 + ACTIVITY_COLLECT
     type_name: Literal["User Inventory Info: Collect"] = "User Inventory Info: Collect"
     severity_id: Literal[1] = 1
     severity: Literal["Informational"] = "Informational"
@@ -152,10 +153,10 @@ class UserInventoryEvent(_Strict):
         return self.model_dump(mode="json", exclude_none=True)
 
 
-def _user_type(is_admin: bool | None) -> tuple[str | None, int | None]:
+def _user_type(is_admin: bool | None) -> tuple[UserType | None, Literal[1, 2] | None]:
     if is_admin is None:
         return None, None
-    name = "Admin" if is_admin else "User"
+    name: UserType = "Admin" if is_admin else "User"
     return name, USER_TYPE_IDS[name]
 
 
@@ -191,15 +192,19 @@ def _programmatic_credentials(
 def _aws_iam(user: IamUser, access_key_ids: bool) -> AwsIamFacts | None:
     keys = None
     if user.access_keys is not None:
-        # Sorted by creation (then id): the report's key slots are not an order AWS promises.
-        keys = [
-            AwsIamAccessKey(
-                uid=k.id if access_key_ids else None,
-                status=k.status,
-                created_time=epoch_ms(k.created),
-            )
-            for k in sorted(user.access_keys, key=lambda k: (k.created, k.id or ""))
-        ]
+        # Sorted by what is sent (creation first): the report's key slots are no order AWS
+        # promises, and with ids off the same keys must give the same bytes from either source.
+        keys = sorted(
+            (
+                AwsIamAccessKey(
+                    uid=k.id if access_key_ids else None,
+                    status=k.status,
+                    created_time=epoch_ms(k.created),
+                )
+                for k in user.access_keys
+            ),
+            key=lambda k: (k.created_time, k.uid or "", k.status),
+        )
     facts = AwsIamFacts(
         password_enabled=user.password_enabled,
         password_last_changed_time=_ms(user.password_last_changed),

@@ -16,7 +16,7 @@ per run. See the README.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from airflow.sdk import DAG, Asset, Param, XComArg
@@ -132,7 +132,7 @@ def build_inventory_dag(
     dag_id: str = DAG_ID,
     *,
     schedule: Any = None,
-    start_date: datetime = datetime(2026, 1, 1, tzinfo=timezone.utc),
+    start_date: datetime = datetime(2026, 1, 1, tzinfo=UTC),
     tags: Iterable[str] = ("aws", "iam", "ocsf", "inventory"),
     dag_kwargs: dict[str, Any] | None = None,
     **param_defaults: Any,

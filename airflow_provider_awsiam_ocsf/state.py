@@ -23,7 +23,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -115,11 +115,12 @@ class SinkState(BaseModel):
             for value in state.users.values():
                 HeldUser.decode(value)
         except ValidationError as error:
-            raise StateError(f"{error.error_count()} invalid field(s): {error.errors()[0]['msg']}")
+            first = error.errors()[0]["msg"]
+            raise StateError(f"{error.error_count()} invalid field(s): {first}") from None
         return state
 
 
-class Reason(str, Enum):
+class Reason(StrEnum):
     """Why a user was (or was not) sent to a sink this run; counted in the run summary."""
 
     NEW = "new"
@@ -130,7 +131,7 @@ class Reason(str, Enum):
     ADOPTED = "adopted"  # upgrade: recorded, not sent
 
 
-class Action(str, Enum):
+class Action(StrEnum):
     """What a sink needs for a candidate once its facts are final."""
 
     SEND = "send"  # whatever the facts (new users, full and backfill runs)
@@ -176,9 +177,7 @@ def plan_sink(
             actions[user.user_id] = Action.ADOPT if adopt else Action.SEND
         elif not held.complete:
             actions[user.user_id] = Action.IF_CHANGED
-        elif not detect_changes:
-            unchanged += 1
-        elif user.complete and HeldUser.of(user) == held:
+        elif not detect_changes or (user.complete and HeldUser.of(user) == held):
             unchanged += 1
         else:
             actions[user.user_id] = Action.IF_CHANGED

@@ -11,7 +11,7 @@ it are taken as delivered (recorded, not re-sent), later ones are sent.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from airflow.sdk import Variable
 
@@ -35,7 +35,7 @@ def parse_checkpoint(key: str, value: str) -> datetime:
         raise CorruptCheckpointError(key, value, "not an ISO 8601 timestamp") from None
     if moment.tzinfo is None:
         raise CorruptCheckpointError(key, value, "no timezone; write it with +00:00")
-    return moment.astimezone(timezone.utc)
+    return moment.astimezone(UTC)
 
 
 def load_sink_state(dag_id: str, aws_conn_id: str, account: str, sink: str) -> SinkState:

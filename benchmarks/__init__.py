@@ -1,1 +1,2 @@
-"""``make bench``: IAM call counts, wall time and memory of the collection strategies (BENCHMARKS.md)."""
+"""``make bench``: IAM call counts, wall time and memory of the collection strategies
+(BENCHMARKS.md)."""

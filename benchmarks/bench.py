@@ -6,7 +6,8 @@ Seeds moto's IAM server (running in this process) with 1,000 then 5,000 users an
 a fresh worker process (benchmarks/worker.py):
 
 * ``page``: BASELINE, the product page's workflow without caching (benchmarks/page_workflow.py);
-* ``per_user`` and ``bulk``: the product's ``list_users`` → ``enrich_users`` → ``to_ocsf_user_inventory``;
+* ``per_user`` and ``bulk``: the product's ``list_users`` → ``enrich_users`` →
+  ``to_ocsf_user_inventory``;
 
 at loopback speed for every size, and at 1,000 users with a fixed latency added in front of moto
 by a reverse proxy. Then runs the sample DAG end to end (``airflow dags test``, strategy ``auto``)
@@ -27,7 +28,7 @@ import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
@@ -41,8 +42,12 @@ END = "<!-- bench:end -->"
 WORKFLOWS = ("page", "per_user", "bulk")
 LABELS = {"page": "page's workflow (baseline)", "per_user": "`per_user`", "bulk": "`bulk`"}
 # Actions whose count grows with the number of users (the rest are once per run / per page).
-PER_USER_ACTIONS = {"ListGroupsForUser", "ListAttachedUserPolicies", "ListUserPolicies",
-                    "ListMFADevices"}
+PER_USER_ACTIONS = {
+    "ListGroupsForUser",
+    "ListAttachedUserPolicies",
+    "ListUserPolicies",
+    "ListMFADevices",
+}
 
 
 def log(message: str) -> None:
@@ -50,7 +55,8 @@ def log(message: str) -> None:
 
 
 def prepare_environment(home: Path) -> None:
-    """Before anything imports Airflow or moto: a throwaway AIRFLOW_HOME, moto's managed policies."""
+    """Before anything imports Airflow or moto: a throwaway AIRFLOW_HOME, moto's managed
+    policies."""
     from devtools.local import local_airflow_env
 
     os.environ.update(
@@ -110,20 +116,29 @@ class Bench:
     def seed(self, users: int):
         started = time.perf_counter()
         population = self.org.grow_to(users)
-        log(f"seeded {population.users} users in {time.perf_counter() - started:.1f}s: "
-            f"{population}")
+        log(
+            f"seeded {population.users} users in {time.perf_counter() - started:.1f}s: {population}"
+        )
         return population
 
     # --- one measurement -----------------------------------------------------------------------
 
     def _spawn(self, workflow: str, endpoint: str, tag: str, trace: bool = False):
         events = self.workdir / f"events-{tag}.ndjson"
-        spec = {"workflow": workflow, "endpoint": endpoint, "events": str(events),
-                "tracemalloc": trace}
+        spec = {
+            "workflow": workflow,
+            "endpoint": endpoint,
+            "events": str(events),
+            "tracemalloc": trace,
+        }
         env = {**os.environ, "AIRFLOW_CONN_AWS_DEFAULT": connection_json(endpoint)}
         process = subprocess.Popen(
             [sys.executable, str(REPO / "benchmarks" / "worker.py"), json.dumps(spec)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
         return process, events
 
     @staticmethod
@@ -148,21 +163,36 @@ class Bench:
         than one is given with latency: they are then >85 % idle, waiting out the delay)."""
         from benchmarks.servers import LatencyProxy
 
-        proxies = [LatencyProxy(self.endpoint, latency_ms / 1000) for _ in workflows] \
-            if latency_ms else [None] * len(workflows)
+        proxies = (
+            [LatencyProxy(self.endpoint, latency_ms / 1000) for _ in workflows]
+            if latency_ms
+            else [None] * len(workflows)
+        )
         self._fresh_credential_report()
         self.counter.take()
-        log(f"{users} users, +{latency_ms} ms: {', '.join(workflows)}"
-            + (" (concurrently)" if len(workflows) > 1 else ""))
-        spawned = [self._spawn(w, p.endpoint if p else self.endpoint, f"{users}-{latency_ms}-{w}")
-                   for w, p in zip(workflows, proxies)]
+        log(
+            f"{users} users, +{latency_ms} ms: {', '.join(workflows)}"
+            + (" (concurrently)" if len(workflows) > 1 else "")
+        )
+        spawned = [
+            self._spawn(w, p.endpoint if p else self.endpoint, f"{users}-{latency_ms}-{w}")
+            for w, p in zip(workflows, proxies, strict=True)
+        ]
         runs = []
-        for workflow, proxy, (process, events) in zip(workflows, proxies, spawned):
+        for workflow, proxy, (process, events) in zip(workflows, proxies, spawned, strict=True):
             result, by_name = self._collect(process, events)
             others = [w for w in workflows if w != workflow]
-            runs.append(Run(users, latency_ms, workflow, result,
-                            server_calls=proxy.counter.take() if proxy else Counter(),
-                            concurrent_with=", ".join(others) or None, events=by_name))
+            runs.append(
+                Run(
+                    users,
+                    latency_ms,
+                    workflow,
+                    result,
+                    server_calls=proxy.counter.take() if proxy else Counter(),
+                    concurrent_with=", ".join(others) or None,
+                    events=by_name,
+                )
+            )
         moto_calls = self.counter.take()
         if not latency_ms:
             runs[0].server_calls = moto_calls
@@ -173,11 +203,14 @@ class Bench:
             if proxy:
                 proxy.stop()
         for run in runs:
-            log(f"  {run.workflow}: {run.result['seconds']:.2f}s, {run.calls} calls, "
-                f"RSS {run.result['rss_peak_mib']:.0f} MiB")
+            log(
+                f"  {run.workflow}: {run.result['seconds']:.2f}s, {run.calls} calls, "
+                f"RSS {run.result['rss_peak_mib']:.0f} MiB"
+            )
             assert run.result["events"] == users, f"{run.workflow}: {run.result['events']} events"
             assert Counter(run.result["calls"]) == run.server_calls, (
-                f"{run.workflow}: botocore {run.result['calls']} != server {dict(run.server_calls)}")
+                f"{run.workflow}: botocore {run.result['calls']} != server {dict(run.server_calls)}"
+            )
         self.runs.extend(runs)
         return runs
 
@@ -185,8 +218,9 @@ class Bench:
         """A second pass with tracemalloc on (it slows Python allocations ~2–3×: never timed)."""
         self._fresh_credential_report()
         self.counter.take()
-        process, events = self._spawn(run.workflow, self.endpoint,
-                                      f"{run.users}-trace-{run.workflow}", trace=True)
+        process, events = self._spawn(
+            run.workflow, self.endpoint, f"{run.users}-trace-{run.workflow}", trace=True
+        )
         result, _ = self._collect(process, events)
         self.counter.take()
         run.tracemalloc_mib = result["tracemalloc_peak_mib"]
@@ -198,15 +232,23 @@ class Bench:
         """``airflow dags test`` of the sample DAG (strategy auto, mode full) against moto."""
         home = Path(os.environ["AIRFLOW_HOME"])
         output = self.workdir / f"dag-output-{batch_size or 'default'}"
-        conf = {"strategy": "auto", "mode": "full", "output_uri": f"file://{output}",
-                "settle_seconds": 0}
+        conf = {
+            "strategy": "auto",
+            "mode": "full",
+            "output_uri": f"file://{output}",
+            "settle_seconds": 0,
+        }
         if batch_size:
             conf["batch_size"] = batch_size
         env = {**os.environ, "AIRFLOW_CONN_AWS_DEFAULT": connection_json(self.endpoint)}
         if not (home / "airflow.db").exists():
             log("airflow db migrate (not timed)")
-            subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, env=env,
-                           capture_output=True)
+            subprocess.run(
+                [sys.executable, "-m", "airflow", "db", "migrate"],
+                check=True,
+                env=env,
+                capture_output=True,
+            )
         self._fresh_credential_report()
         self.counter.take()
         log(f"airflow dags test {DAG_ID} at {users} users: {conf}")
@@ -215,33 +257,59 @@ class Bench:
         started = time.perf_counter()
         with dag_log.open("w") as sink:
             completed = subprocess.run(
-                [sys.executable, str(REPO / "benchmarks" / "peak_rss.py"), str(rss),
-                 "airflow", "dags", "test", DAG_ID, "-c", json.dumps(conf)],
-                stdout=sink, stderr=subprocess.STDOUT, env=env)
+                [
+                    sys.executable,
+                    str(REPO / "benchmarks" / "peak_rss.py"),
+                    str(rss),
+                    "airflow",
+                    "dags",
+                    "test",
+                    DAG_ID,
+                    "-c",
+                    json.dumps(conf),
+                ],
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
         seconds = time.perf_counter() - started
         text = dag_log.read_text()
         if completed.returncode != 0:
-            raise RuntimeError(f"airflow dags test failed ({completed.returncode}):\n{text[-6000:]}")
+            raise RuntimeError(
+                f"airflow dags test failed ({completed.returncode}):\n{text[-6000:]}"
+            )
         files = sorted(output.rglob("*.ndjson"))
         events = [json.loads(line) for f in files for line in f.read_text().splitlines()]
         names = {e["user"]["name"] for e in events}
         peak = json.loads(rss.read_text()) if rss.exists() else {}
-        result = {"users": users, "seconds": seconds, "events": len(events), "conf": conf,
-                  "batch_size": batch_size or 500, "tasks": task_durations(text),
-                  "distinct_users": len(names), "files": len(files),
-                  "iam_calls": dict(self.counter.take()),
-                  "rss_peak_mib": max(peak.values(), default=float("nan")),
-                  "rss_children_mib": peak.get("children_mib"), "log": str(dag_log)}
-        log(f"  {seconds:.1f}s, {len(events)} events, peak RSS {result['rss_peak_mib']:.0f} MiB "
-            f"({peak}), IAM {result['iam_calls']}")
+        result = {
+            "users": users,
+            "seconds": seconds,
+            "events": len(events),
+            "conf": conf,
+            "batch_size": batch_size or 500,
+            "tasks": task_durations(text),
+            "distinct_users": len(names),
+            "files": len(files),
+            "iam_calls": dict(self.counter.take()),
+            "rss_peak_mib": max(peak.values(), default=float("nan")),
+            "rss_children_mib": peak.get("children_mib"),
+            "log": str(dag_log),
+        }
+        log(
+            f"  {seconds:.1f}s, {len(events)} events, peak RSS {result['rss_peak_mib']:.0f} MiB "
+            f"({peak}), IAM {result['iam_calls']}"
+        )
         assert len(events) == users and len(names) == users, result
         return result
 
 
 def task_durations(dag_log: str) -> dict[str, list[float]]:
     """Seconds per task instance, from ``dags test``'s "[DAG TEST] starting/end task" lines."""
-    pattern = re.compile(r"^(\S+Z) .*\[DAG TEST\] (starting|end) task(?: task)?_id=(\S+) "
-                         r"map_index=(\S+)")
+    pattern = re.compile(
+        r"^(\S+Z) .*\[DAG TEST\] (starting|end) task(?: task)?_id=(\S+) "
+        r"map_index=(\S+)"
+    )
     started, durations = {}, {}
     for line in dag_log.splitlines():
         match = pattern.match(line)
@@ -253,7 +321,8 @@ def task_durations(dag_log: str) -> dict[str, list[float]]:
             started[(task_id, map_index)] = at
         elif (task_id, map_index) in started:
             durations.setdefault(task_id, []).append(
-                (at - started.pop((task_id, map_index))).total_seconds())
+                (at - started.pop((task_id, map_index))).total_seconds()
+            )
     return durations
 
 
@@ -263,44 +332,71 @@ def task_durations(dag_log: str) -> dict[str, list[float]]:
 def compare_events(runs: list[Run]) -> list[str]:
     """Cross-check the workflows' events at each setting: per_user and bulk must agree exactly."""
     notes = []
-    for (users, latency) in sorted({(r.users, r.latency_ms) for r in runs}):
+    for users, latency in sorted({(r.users, r.latency_ms) for r in runs}):
         here = {r.workflow: r for r in runs if (r.users, r.latency_ms) == (users, latency)}
         if "per_user" in here and "bulk" in here:
             a, b = here["per_user"].events, here["bulk"].events
             differ = sorted(n for n in a if a[n] != b.get(n))
-            notes.append(f"{users:,} users, +{latency} ms: `per_user` and `bulk` events "
-                         + ("identical for every user" if not differ and a.keys() == b.keys()
-                            else f"DIFFER for {len(differ)} users (e.g. {differ[:3]})"))
+            notes.append(
+                f"{users:,} users, +{latency} ms: `per_user` and `bulk` events "
+                + (
+                    "identical for every user"
+                    if not differ and a.keys() == b.keys()
+                    else f"DIFFER for {len(differ)} users (e.g. {differ[:3]})"
+                )
+            )
         if "page" in here and ("per_user" in here or "bulk" in here):
             ours = (here.get("per_user") or here["bulk"]).events
             page = here["page"].events
             admins = sum(e["user"].get("type") == "Admin" for e in ours.values())
             page_admins = sum(e["user"].get("type") == "Admin" for e in page.values())
-            other = sum(1 for n in ours if {**ours[n]["user"], "type": 0, "type_id": 0}
-                        != {**page[n]["user"], "type": 0, "type_id": 0})
-            notes.append(f"{users:,} users, +{latency} ms: the page's workflow flags {page_admins} "
-                         f"admins where the product finds {admins} (the page reads no user "
-                         f"policies and no group inline or customer-managed policy documents); "
-                         f"{other} events differ in anything else")
+            other = sum(
+                1
+                for n in ours
+                if {**ours[n]["user"], "type": 0, "type_id": 0}
+                != {**page[n]["user"], "type": 0, "type_id": 0}
+            )
+            notes.append(
+                f"{users:,} users, +{latency} ms: the page's workflow flags {page_admins} "
+                f"admins where the product finds {admins} (the page reads no user "
+                f"policies and no group inline or customer-managed policy documents); "
+                f"{other} events differ in anything else"
+            )
     return notes
 
 
 def machine() -> dict:
     meminfo = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines())
-    cpu = next((line.split(":", 1)[1].strip() for line in
-                Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
-               platform.processor())
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
     versions = {}
-    for dist in ("apache-airflow", "apache-airflow-task-sdk", "apache-airflow-providers-amazon",
-                 "boto3", "botocore", "moto", "pydantic"):
+    for dist in (
+        "apache-airflow",
+        "apache-airflow-task-sdk",
+        "apache-airflow-providers-amazon",
+        "boto3",
+        "botocore",
+        "moto",
+        "pydantic",
+    ):
         try:
             versions[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
             versions[dist] = "?"
-    return {"cpus": len(os.sched_getaffinity(0)), "cpu": cpu,
-            "memory_gib": int(meminfo["MemTotal"].split()[0]) / 2**20,
-            "python": platform.python_version(), "os": f"{platform.system()} {platform.release()}",
-            "versions": versions}
+    return {
+        "cpus": len(os.sched_getaffinity(0)),
+        "cpu": cpu,
+        "memory_gib": int(meminfo["MemTotal"].split()[0]) / 2**20,
+        "python": platform.python_version(),
+        "os": f"{platform.system()} {platform.release()}",
+        "versions": versions,
+    }
 
 
 def fmt_calls(calls: dict) -> str:
@@ -313,8 +409,13 @@ def targets(runs: list[Run], dag: dict | None, population_by_size: dict) -> list
     big = max(population_by_size)
     bulk = find.get((big, 0, "bulk"))
     if bulk:
-        rows.append((f"`bulk` at {big:,} users: ≤ 15 IAM calls in all",
-                     f"{bulk.calls} calls ({fmt_calls(bulk.result['calls'])})", bulk.calls <= 15))
+        rows.append(
+            (
+                f"`bulk` at {big:,} users: ≤ 15 IAM calls in all",
+                f"{bulk.calls} calls ({fmt_calls(bulk.result['calls'])})",
+                bulk.calls <= 15,
+            )
+        )
     for size in sorted(population_by_size):
         per_user = find.get((size, 0, "per_user"))
         if not per_user:
@@ -324,17 +425,24 @@ def targets(runs: list[Run], dag: dict | None, population_by_size: dict) -> list
         scaling = sum(v for k, v in calls.items() if k in PER_USER_ACTIONS)
         inline = calls.get("GetUserPolicy", 0)
         run_level = per_user.calls - scaling - inline
-        groups_once = calls.get("ListAttachedGroupPolicies", 0) <= 30 and \
-            calls.get("ListGroupPolicies", 0) <= 30
+        groups_once = (
+            calls.get("ListAttachedGroupPolicies", 0) <= 30
+            and calls.get("ListGroupPolicies", 0) <= 30
+        )
         ok = scaling <= 4 * pop.users and inline <= pop.user_inline_policies and groups_once
-        rows.append((f"`per_user` at {size:,} users: ≤ 4 calls per user + 1 per inline user "
-                     "policy; per-group/per-policy calls once per run",
-                     f"{scaling:,} per-user calls = {scaling / pop.users:.2f}/user; "
-                     f"GetUserPolicy {inline} for {pop.user_inline_policies} inline user policies; "
-                     f"{run_level} run-level calls (ListAttachedGroupPolicies "
-                     f"{calls.get('ListAttachedGroupPolicies', 0)} and ListGroupPolicies "
-                     f"{calls.get('ListGroupPolicies', 0)} for 30 groups, GetPolicyVersion "
-                     f"{calls.get('GetPolicyVersion', 0)} for 3 customer-managed policies)", ok))
+        rows.append(
+            (
+                f"`per_user` at {size:,} users: ≤ 4 calls per user + 1 per inline user "
+                "policy; per-group/per-policy calls once per run",
+                f"{scaling:,} per-user calls = {scaling / pop.users:.2f}/user; "
+                f"GetUserPolicy {inline} for {pop.user_inline_policies} inline user policies; "
+                f"{run_level} run-level calls (ListAttachedGroupPolicies "
+                f"{calls.get('ListAttachedGroupPolicies', 0)} and ListGroupPolicies "
+                f"{calls.get('ListGroupPolicies', 0)} for 30 groups, GetPolicyVersion "
+                f"{calls.get('GetPolicyVersion', 0)} for 3 customer-managed policies)",
+                ok,
+            )
+        )
     latency = [r for r in runs if r.latency_ms]
     if latency:
         ms = latency[0].latency_ms
@@ -342,47 +450,66 @@ def targets(runs: list[Run], dag: dict | None, population_by_size: dict) -> list
         page, bulk = find.get((size, ms, "page")), find.get((size, ms, "bulk"))
         if page and bulk:
             ratio = page.result["seconds"] / bulk.result["seconds"]
-            rows.append((f"at {size:,} users with {ms} ms latency, `bulk` ≥ 50× faster than the "
-                         "page's workflow",
-                         f"{ratio:.0f}× ({page.result['seconds']:.1f} s vs "
-                         f"{bulk.result['seconds']:.2f} s)", ratio >= 50))
+            rows.append(
+                (
+                    f"at {size:,} users with {ms} ms latency, `bulk` ≥ 50× faster than the "
+                    "page's workflow",
+                    f"{ratio:.0f}× ({page.result['seconds']:.1f} s vs "
+                    f"{bulk.result['seconds']:.2f} s)",
+                    ratio >= 50,
+                )
+            )
     if dag:
-        rows.append((f"sample DAG end to end at {dag['users']:,} users, `auto`: < 60 s on 2 cores",
-                     f"{dag['seconds']:.1f} s (batch_size {dag['batch_size']}), "
-                     f"{dag['events']:,} events; peak RSS {dag['rss_peak_mib']:.0f} MiB "
-                     "(whole run: tasks run in the `dags test` process)", dag["seconds"] < 60))
+        rows.append(
+            (
+                f"sample DAG end to end at {dag['users']:,} users, `auto`: < 60 s on 2 cores",
+                f"{dag['seconds']:.1f} s (batch_size {dag['batch_size']}), "
+                f"{dag['events']:,} events; peak RSS {dag['rss_peak_mib']:.0f} MiB "
+                "(whole run: tasks run in the `dags test` process)",
+                dag["seconds"] < 60,
+            )
+        )
     return rows
 
 
-def report(runs: list[Run], dags: list[dict], populations: dict, info: dict, notes: list[str],
-           meta: dict) -> str:
+def report(
+    runs: list[Run], dags: list[dict], populations: dict, info: dict, notes: list[str], meta: dict
+) -> str:
     out = []
     v = info["versions"]
-    out.append(f"Run {meta['date']} · {meta['total_s'] / 60:.1f} min in all · load average "
-               f"{meta['load_start']:.2f} at start, {meta['load_end']:.2f} at end "
-               f"({info['cpus']} CPUs: above ~{info['cpus']}, other processes were competing "
-               "for them).")
+    out.append(
+        f"Run {meta['date']} · {meta['total_s'] / 60:.1f} min in all · load average "
+        f"{meta['load_start']:.2f} at start, {meta['load_end']:.2f} at end "
+        f"({info['cpus']} CPUs: above ~{info['cpus']}, other processes were competing "
+        "for them)."
+    )
     out.append("")
-    out.append(f"Machine: {info['cpus']} CPUs ({info['cpu']}), {info['memory_gib']:.1f} GiB RAM, "
-               f"{info['os']}, Python {info['python']}; apache-airflow {v['apache-airflow']} "
-               f"(task-sdk {v['apache-airflow-task-sdk']}), apache-airflow-providers-amazon "
-               f"{v['apache-airflow-providers-amazon']}, boto3/botocore {v['boto3']}/"
-               f"{v['botocore']}, moto {v['moto']} (server mode), pydantic {v['pydantic']}.")
+    out.append(
+        f"Machine: {info['cpus']} CPUs ({info['cpu']}), {info['memory_gib']:.1f} GiB RAM, "
+        f"{info['os']}, Python {info['python']}; apache-airflow {v['apache-airflow']} "
+        f"(task-sdk {v['apache-airflow-task-sdk']}), apache-airflow-providers-amazon "
+        f"{v['apache-airflow-providers-amazon']}, boto3/botocore {v['boto3']}/"
+        f"{v['botocore']}, moto {v['moto']} (server mode), pydantic {v['pydantic']}."
+    )
     out.append("")
     out.append("Command: `make bench` (= `.venv/bin/python benchmarks/bench.py`).")
     out.append("")
     for size, pop in sorted(populations.items()):
         spread = ", ".join(f"{n:,} in {k}" for k, n in sorted(pop.groups_per_user.items()))
-        out.append(f"- {size:,} users: {pop.memberships:,} group memberships (users in 1/2/3 "
-                   f"groups: {spread}), "
-                   f"{pop.mfa:,} with MFA, {pop.user_inline_policies} inline user policies, "
-                   f"{pop.expected_admins} admins by the product's rule; 30 groups, "
-                   "3 customer-managed policies.")
+        out.append(
+            f"- {size:,} users: {pop.memberships:,} group memberships (users in 1/2/3 "
+            f"groups: {spread}), "
+            f"{pop.mfa:,} with MFA, {pop.user_inline_policies} inline user policies, "
+            f"{pop.expected_admins} admins by the product's rule; 30 groups, "
+            "3 customer-managed policies."
+        )
     out.append("")
     out.append("### Collection + mapping, by workflow")
     out.append("")
-    out.append("| users | added latency | workflow | IAM calls | server-side count | wall time | "
-               "ms per call | peak RSS (growth) | tracemalloc peak |")
+    out.append(
+        "| users | added latency | workflow | IAM calls | server-side count | wall time | "
+        "ms per call | peak RSS (growth) | tracemalloc peak |"
+    )
     out.append("|---:|---:|---|---:|---:|---:|---:|---:|---:|")
     for r in runs:
         res = r.result
@@ -399,48 +526,67 @@ def report(runs: list[Run], dags: list[dict], populations: dict, info: dict, not
             f"({'proxy' if r.latency_ms else 'moto'}) | {time_cell} | "
             f"{f'{r.ms_per_call:.1f}' if r.calls >= 100 else '—'} | "
             f"{res['rss_peak_mib']:.0f} MiB (+{res['rss_peak_mib'] - res['rss_before_mib']:.0f}) | "
-            f"{f'{r.tracemalloc_mib:.1f} MiB' if r.tracemalloc_mib is not None else '—'} |")
+            f"{f'{r.tracemalloc_mib:.1f} MiB' if r.tracemalloc_mib is not None else '—'} |"
+        )
     out.append("")
     if any(r.concurrent_with for r in runs):
-        out.append("† run at the same time as the other † row, each behind its own proxy (both "
-                   "spend >85 % of their time waiting out the added latency); the proxies' counts "
-                   "are per workflow.")
+        out.append(
+            "† run at the same time as the other † row, each behind its own proxy (both "
+            "spend >85 % of their time waiting out the added latency); the proxies' counts "
+            "are per workflow."
+        )
         out.append("")
     out.append("### IAM calls by action (counted by botocore; moto or the proxy counted the same)")
     out.append("")
     columns = [r for r in runs]
-    out.append("| action | " + " | ".join(
-        f"{r.users:,}{f' +{r.latency_ms} ms' if r.latency_ms else ''} {r.workflow}"
-        for r in columns) + " |")
+    out.append(
+        "| action | "
+        + " | ".join(
+            f"{r.users:,}{f' +{r.latency_ms} ms' if r.latency_ms else ''} {r.workflow}"
+            for r in columns
+        )
+        + " |"
+    )
     out.append("|---|" + "---:|" * len(columns))
     actions = sorted({a for r in columns for a in r.result["calls"]})
     for action in actions:
-        out.append(f"| {action} | " + " | ".join(
-            f"{r.result['calls'].get(action, 0):,}" if r.result["calls"].get(action) else ""
-            for r in columns) + " |")
+        out.append(
+            f"| {action} | "
+            + " | ".join(
+                f"{r.result['calls'].get(action, 0):,}" if r.result["calls"].get(action) else ""
+                for r in columns
+            )
+            + " |"
+        )
     out.append("| **total** | " + " | ".join(f"**{r.calls:,}**" for r in columns) + " |")
     out.append("")
     if dags:
         out.append("### Sample DAG end to end (`airflow dags test`)")
         out.append("")
-        out.append("| users | conf | wall time | events written | IAM calls (moto) | peak RSS "
-                   "(whole run, tasks in-process) |")
+        out.append(
+            "| users | conf | wall time | events written | IAM calls (moto) | peak RSS "
+            "(whole run, tasks in-process) |"
+        )
         out.append("|---:|---|---:|---:|---|---:|")
         for dag in dags:
             default = " (default)" if dag["batch_size"] == 500 else ""
-            out.append(f"| {dag['users']:,} | strategy `auto`, mode `full`, sinks `file`, "
-                       f"batch_size {dag['batch_size']}{default} | {dag['seconds']:.1f} s | "
-                       f"{dag['events']:,} in {dag['files']} files | {fmt_calls(dag['iam_calls'])} "
-                       f"| {dag['rss_peak_mib']:.0f} MiB |")
+            out.append(
+                f"| {dag['users']:,} | strategy `auto`, mode `full`, sinks `file`, "
+                f"batch_size {dag['batch_size']}{default} | {dag['seconds']:.1f} s | "
+                f"{dag['events']:,} in {dag['files']} files | {fmt_calls(dag['iam_calls'])} "
+                f"| {dag['rss_peak_mib']:.0f} MiB |"
+            )
         out.append("")
         for dag in dags:
             in_tasks = sum(sum(v) for v in dag["tasks"].values())
-            out.append(f"Where the {dag['seconds']:.1f} s of batch_size {dag['batch_size']} go "
-                       "(task instance start to end, from the `[DAG TEST]` log lines; the other "
-                       f"{dag['seconds'] - in_tasks:.1f} s are the CLI start, DAG parsing and "
-                       "serialisation, and shutdown): "
-                       + "; ".join(f"`{t}` {len(v)}× = {sum(v):.1f} s"
-                                   for t, v in dag["tasks"].items()) + ".")
+            out.append(
+                f"Where the {dag['seconds']:.1f} s of batch_size {dag['batch_size']} go "
+                "(task instance start to end, from the `[DAG TEST]` log lines; the other "
+                f"{dag['seconds'] - in_tasks:.1f} s are the CLI start, DAG parsing and "
+                "serialisation, and shutdown): "
+                + "; ".join(f"`{t}` {len(v)}× = {sum(v):.1f} s" for t, v in dag["tasks"].items())
+                + "."
+            )
             out.append("")
     out.append("### Targets")
     out.append("")
@@ -457,8 +603,9 @@ def report(runs: list[Run], dags: list[dict], populations: dict, info: dict, not
 
 
 def write_benchmarks_md(section: str) -> None:
-    text = BENCHMARKS_MD.read_text() if BENCHMARKS_MD.exists() else \
-        f"# Benchmarks\n\n{BEGIN}\n{END}\n"
+    text = (
+        BENCHMARKS_MD.read_text() if BENCHMARKS_MD.exists() else f"# Benchmarks\n\n{BEGIN}\n{END}\n"
+    )
     if BEGIN not in text or END not in text:
         text = text.rstrip() + f"\n\n{BEGIN}\n{END}\n"
     head, rest = text.split(BEGIN, 1)
@@ -469,17 +616,30 @@ def write_benchmarks_md(section: str) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,5000", help="user counts, comma-separated")
-    parser.add_argument("--latency-ms", type=int, default=50,
-                        help="latency added in front of moto for the smallest size (0: skip)")
-    parser.add_argument("--workflows", default=",".join(WORKFLOWS),
-                        help="subset of page,per_user,bulk to measure (for quick checks)")
-    parser.add_argument("--dag-batch-sizes", default="500",
-                        help="batch_size of each end-to-end DAG run, comma-separated; the first "
-                             "is checked against the target (500 is the DAG's default)")
+    parser.add_argument(
+        "--latency-ms",
+        type=int,
+        default=50,
+        help="latency added in front of moto for the smallest size (0: skip)",
+    )
+    parser.add_argument(
+        "--workflows",
+        default=",".join(WORKFLOWS),
+        help="subset of page,per_user,bulk to measure (for quick checks)",
+    )
+    parser.add_argument(
+        "--dag-batch-sizes",
+        default="500",
+        help="batch_size of each end-to-end DAG run, comma-separated; the first "
+        "is checked against the target (500 is the DAG's default)",
+    )
     parser.add_argument("--no-dag", action="store_true", help="skip the end-to-end DAG run")
     parser.add_argument("--no-write", action="store_true", help="do not update BENCHMARKS.md")
-    parser.add_argument("--keep-workdir", action="store_true",
-                        help="keep the temporary folder (AIRFLOW_HOME, DAG logs, events)")
+    parser.add_argument(
+        "--keep-workdir",
+        action="store_true",
+        help="keep the temporary folder (AIRFLOW_HOME, DAG logs, events)",
+    )
     args = parser.parse_args(argv)
     sizes = sorted(int(s) for s in args.sizes.split(","))
     workflows = tuple(w for w in WORKFLOWS if w in args.workflows.split(","))
@@ -502,13 +662,23 @@ def main(argv: list[str] | None = None) -> None:
                 bench.measure(size, slow, latency_ms=args.latency_ms)
             if "bulk" in workflows:
                 bench.measure(size, ("bulk",), latency_ms=args.latency_ms)
-    dags = [] if args.no_dag else [
-        bench.run_dag(sizes[-1], batch_size=int(b) if int(b) != 500 else None)
-        for b in args.dag_batch_sizes.split(",")]
-    runs = sorted(bench.runs, key=lambda r: (r.latency_ms > 0, r.users, WORKFLOWS.index(r.workflow)))
-    meta = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            "total_s": time.perf_counter() - started, "load_start": load_start,
-            "load_end": os.getloadavg()[0]}
+    dags = (
+        []
+        if args.no_dag
+        else [
+            bench.run_dag(sizes[-1], batch_size=int(b) if int(b) != 500 else None)
+            for b in args.dag_batch_sizes.split(",")
+        ]
+    )
+    runs = sorted(
+        bench.runs, key=lambda r: (r.latency_ms > 0, r.users, WORKFLOWS.index(r.workflow))
+    )
+    meta = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "total_s": time.perf_counter() - started,
+        "load_start": load_start,
+        "load_end": os.getloadavg()[0],
+    }
     section = report(runs, dags, populations, machine(), compare_events(runs), meta)
     print(section)
     if not args.no_write:

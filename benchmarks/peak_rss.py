@@ -27,10 +27,14 @@ def main() -> None:
     out, module, *args = sys.argv[1:]
 
     def report() -> None:
-        Path(out).write_text(json.dumps({
-            "self_mib": _vm_hwm_kib() / 1024,
-            "children_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
-        }))
+        Path(out).write_text(
+            json.dumps(
+                {
+                    "self_mib": _vm_hwm_kib() / 1024,
+                    "children_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+                }
+            )
+        )
 
     atexit.register(report)
     sys.argv = [module, *args]

@@ -1,8 +1,8 @@
 """A synthetic IAM organisation, written straight into moto's backend (boto3 manages ~150 users/s).
 
 30 groups, users in 1–3 groups, 20 % with MFA (virtual or hardware), and every way of being an
-admin: the ``Admins`` group (AdministratorAccess), a group with an inline ``*``/``*`` policy, a group
-holding a customer-managed ``*``/``*`` policy, and users with AdministratorAccess, the
+admin: the ``Admins`` group (AdministratorAccess), a group with an inline ``*``/``*`` policy, a
+group holding a customer-managed ``*``/``*`` policy, and users with AdministratorAccess, the
 customer-managed admin policy or an inline ``*``/``*`` policy of their own. Deterministic per seed.
 """
 
@@ -16,10 +16,14 @@ ACCOUNT_ID = "123456789012"  # moto's default account, used for requests signed 
 REGION = "us-east-1"
 
 STAR = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
-NOT_ADMIN = {"Version": "2012-10-17",
-             "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}
-DEPLOY = {"Version": "2012-10-17",
-          "Statement": [{"Effect": "Allow", "Action": ["ecs:*", "ecr:*"], "Resource": "*"}]}
+NOT_ADMIN = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}],
+}
+DEPLOY = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": ["ecs:*", "ecr:*"], "Resource": "*"}],
+}
 
 # Customer-managed policies: name -> document.
 LOCAL_POLICIES = {
@@ -93,14 +97,19 @@ class Organisation:
 
     def _arn(self, policy: str) -> str:
         if policy.startswith("local:"):
-            return f"arn:aws:iam::{ACCOUNT_ID}:policy/{policy[len('local:'):]}"
+            return f"arn:aws:iam::{ACCOUNT_ID}:policy/{policy[len('local:') :]}"
         return self._aws_managed[policy]  # some have a path (job-function/ViewOnlyAccess)
 
     def _seed_policies_and_groups(self) -> None:
         b = self.backend
         for name, document in LOCAL_POLICIES.items():
-            b.create_policy(description="", path="/", policy_document=json.dumps(document),
-                            policy_name=name, tags=[])
+            b.create_policy(
+                description="",
+                path="/",
+                policy_document=json.dumps(document),
+                policy_name=name,
+                tags=[],
+            )
         for name, policies in GROUPS.items():
             b.create_group(name)
             for policy in policies:

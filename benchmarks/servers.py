@@ -47,7 +47,8 @@ def _memoise_moto_dispatch() -> None:
     modules = tuple(moto.backends.list_of_moto_modules())
     moto.backends.list_of_moto_modules = lambda: modules
     moto.core.responses.method_names_from_class = functools.lru_cache(maxsize=None)(
-        moto.core.utils.method_names_from_class)
+        moto.core.utils.method_names_from_class
+    )
 
 
 def start_moto() -> tuple[object, str, RequestCounter]:
@@ -65,7 +66,8 @@ def start_moto() -> tuple[object, str, RequestCounter]:
         body = environ["wsgi.input"].read(length) if length else b""
         environ["wsgi.input"] = io.BytesIO(body)
         if environ.get("REQUEST_METHOD") == "POST" and not environ.get("PATH_INFO", "").startswith(
-                "/moto-api"):
+            "/moto-api"
+        ):
             counter.add(_action(body))
         return inner(environ, start_response)
 
@@ -101,8 +103,11 @@ class LatencyProxy:
                 time.sleep(proxy.delay)
                 conn = http.client.HTTPConnection(up.hostname, up.port, timeout=60)
                 try:
-                    headers = {k: v for k, v in self.headers.items()
-                               if k.lower() not in ("connection", "keep-alive")}
+                    headers = {
+                        k: v
+                        for k, v in self.headers.items()
+                        if k.lower() not in ("connection", "keep-alive")
+                    }
                     conn.request(self.command, self.path, body=body, headers=headers)
                     response = conn.getresponse()
                     data = response.read()
@@ -110,8 +115,14 @@ class LatencyProxy:
                     conn.close()
                 self.send_response(response.status, response.reason)
                 for key, value in response.getheaders():
-                    if key.lower() not in ("connection", "keep-alive", "transfer-encoding",
-                                           "content-length", "server", "date"):
+                    if key.lower() not in (
+                        "connection",
+                        "keep-alive",
+                        "transfer-encoding",
+                        "content-length",
+                        "server",
+                        "date",
+                    ):
                         self.send_header(key, value)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()

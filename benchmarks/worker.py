@@ -1,7 +1,7 @@
 """One measured collection, in a fresh process (the IAM server stays in the bench's process).
 
-    python benchmarks/worker.py '{"workflow": "bulk", "endpoint": "http://…", "events": "/tmp/x.ndjson",
-                                  "tracemalloc": false}'
+    python benchmarks/worker.py '{"workflow": "bulk", "endpoint": "http://…",
+                                  "events": "/tmp/x.ndjson", "tracemalloc": false}'
 
 Prints one JSON line: wall time of collection + mapping (with its parts), IAM calls by action
 counted by botocore (``before-call.iam``), the process's RSS before the step and its peak RSS
@@ -38,10 +38,10 @@ def main(spec: dict) -> dict:
     import boto3  # noqa: F401  (imported before the clock starts)
 
     from airflow_provider_awsiam_ocsf.collection import Window, enrich_users, list_users
-    from devtools.local import iam_client
     from airflow_provider_awsiam_ocsf.hooks.iam import IamHook
     from airflow_provider_awsiam_ocsf.ocsf import to_ocsf_user_inventory
     from benchmarks.page_workflow import page_workflow
+    from devtools.local import iam_client
 
     workflow = spec["workflow"]
     parts: dict[str, float] = {}
@@ -52,8 +52,9 @@ def main(spec: dict) -> dict:
     if workflow == "page":
         calls: Counter[str] = Counter()
         client = iam_client(spec["endpoint"])
-        client.meta.events.register("before-call.iam",
-                                    lambda model, **_: calls.update([model.name]))
+        client.meta.events.register(
+            "before-call.iam", lambda model, **_: calls.update([model.name])
+        )
         users = list(page_workflow(client))
         parts["collect"] = time.perf_counter() - start
     else:
@@ -83,8 +84,7 @@ def main(spec: dict) -> dict:
     peak = tracemalloc.get_traced_memory()[1] if tracemalloc.is_tracing() else None
     tracemalloc.stop()
     degraded = sum(1 for u in users if u.degraded)
-    Path(spec["events"]).write_text(
-        "".join(json.dumps(e, sort_keys=True) + "\n" for e in events))
+    Path(spec["events"]).write_text("".join(json.dumps(e, sort_keys=True) + "\n" for e in events))
     return {
         "workflow": workflow,
         "seconds": elapsed,

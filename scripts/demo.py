@@ -1,9 +1,10 @@
 """`make demo`: the sample DAG against a loopback IAM seeded with a demo organisation.
 
 Starts moto's IAM server on 127.0.0.1 with 20 users (admins directly, through a group and inline;
-virtual and hardware MFA; several groups; none), runs ``airflow dags test`` twice on a fresh SQLite
-Airflow home under ``.demo/`` — a first full inventory, then an incremental run after two users
-are created — and prints where the events went.
+virtual and hardware MFA; several groups; none) and runs ``airflow dags test`` three times on a
+fresh SQLite Airflow home under ``.demo/``: a full inventory; then, after the organisation changed
+(a user promoted to admin, one given MFA, one deleted, one created), an incremental run that sends
+exactly those four; then one that sends nothing. Prints where the events went.
 """
 
 from __future__ import annotations
@@ -54,6 +55,31 @@ def describe(title: str, folder: Path) -> list[dict]:
     return events
 
 
+def change_the_organisation(iam) -> None:
+    """A day in the life of an AWS account: one of each change the inventory must catch."""
+    iam.attach_user_policy(
+        UserName="bob.dev", PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess"
+    )
+    serial = iam.create_virtual_mfa_device(VirtualMFADeviceName="carol-mfa")["VirtualMFADevice"][
+        "SerialNumber"
+    ]
+    iam.enable_mfa_device(
+        UserName="carol.dev",
+        SerialNumber=serial,
+        AuthenticationCode1="123456",
+        AuthenticationCode2="654321",
+    )
+    iam.delete_user(UserName="oscar.noaccess")
+    iam.create_user(UserName="uma.newhire")
+
+
+def what_happened(event: dict) -> str:
+    user = event["user"]
+    if "deleted_time" in user.get("ldap_person", {}):
+        return "deleted"
+    return f"type {user.get('type', '?')}, MFA {user.get('has_mfa', '?')}"
+
+
 def main() -> None:
     shutil.rmtree(DEMO, ignore_errors=True)
     HOME.mkdir(parents=True)
@@ -71,27 +97,37 @@ def main() -> None:
         print(f"Demo IAM (moto) at {endpoint} with {len(USERS)} users")
         os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = aws_connection_json(endpoint)
 
-        conf = {"batch_size": 10, "settle_seconds": 0, "output_uri": f"file://{OUTPUT}/first"}
-        print(f"Run 1: airflow dags test {DAG_ID} -c '{json.dumps(conf)}'")
-        airflow("dags", "test", DAG_ID, "-c", json.dumps(conf), log=DEMO / "run-1.log")
-        events = describe("Run 1 (everyone: no checkpoint yet)", OUTPUT / "first")
+        def run(number: int, title: str, **extra) -> list[dict]:
+            conf = {
+                "batch_size": 10,
+                "settle_seconds": 0,
+                **extra,
+                "output_uri": f"file://{OUTPUT}/run-{number}",
+            }
+            print(f"\nRun {number}: airflow dags test {DAG_ID} -c '{json.dumps(conf)}'")
+            airflow("dags", "test", DAG_ID, "-c", json.dumps(conf), log=DEMO / f"run-{number}.log")
+            return describe(f"Run {number} ({title})", OUTPUT / f"run-{number}")
 
-        iam.create_user(UserName="uma.newhire")
-        iam.create_user(UserName="victor.newhire")
-        conf["output_uri"] = f"file://{OUTPUT}/second"
-        print("\nCreated uma.newhire and victor.newhire. Run 2: incremental from the checkpoint")
-        airflow("dags", "test", DAG_ID, "-c", json.dumps(conf), log=DEMO / "run-2.log")
-        second = describe("Run 2 (only users created since run 1)", OUTPUT / "second")
+        first = run(1, "full: everyone", mode="full")
+        change_the_organisation(iam)
+        print(
+            "\nChanged the organisation: bob.dev got AdministratorAccess, carol.dev an MFA "
+            "device, oscar.noaccess was deleted, uma.newhire was created."
+        )
+        second = run(2, "incremental: exactly what changed")
+        for event in sorted(second, key=lambda e: e["user"]["name"]):
+            print(f"   {event['user']['name']:<16} {what_happened(event)}")
+        third = run(3, "incremental: nothing changed since run 2")
     finally:
         server.stop()
 
-    admin = next(e for e in events if e["user"]["name"] == "ivan.breakglass")
+    admin = next(e for e in first if e["user"]["name"] == "ivan.breakglass")
     print("\nA sample event (ivan.breakglass: admin through an inline policy of a group):")
     print(json.dumps(admin, indent=2))
     print(
-        f"\nRun logs and summaries: {DEMO}/run-1.log, {DEMO}/run-2.log "
-        f"(search for 'Run summary'). Second run users: "
-        f"{sorted(e['user']['name'] for e in second)}"
+        f"\nRun logs and summaries: {DEMO}/run-<n>.log (search for 'Run summary'). "
+        f"Events per run: {len(first)}, {len(second)}, {len(third)}. "
+        f"State: airflow variables list | grep {DAG_ID}__state__"
     )
 
 

@@ -30,7 +30,7 @@ os.environ.update(
 for leaked in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
     os.environ.pop(leaked, None)
 
-import pytest  # noqa: E402
+import pytest  # noqa: E402  (after the environment above)
 
 pytest_plugins = ["tests.support.sekoia_server", "tests.support.airflow_stack"]
 

@@ -15,10 +15,10 @@ from contextlib import contextmanager
 from functools import cached_property
 from typing import Any
 
+from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from botocore.config import Config
 from botocore.exceptions import ClientError, NoCredentialsError, PartialCredentialsError
 
-from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from airflow_provider_awsiam_ocsf.errors import NoAwsCredentialsError
 
 # IAM throttles without publishing a rate; "standard" retries Throttling with jittered exponential

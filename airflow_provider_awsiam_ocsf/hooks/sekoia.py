@@ -10,7 +10,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
-
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowException
 from airflow.sdk.log import mask_secret

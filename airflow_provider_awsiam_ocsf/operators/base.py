@@ -11,7 +11,7 @@ only the payload its reference names, and only when it needs it (a skipped sink 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from airflow.sdk import BaseOperator, Context
@@ -32,7 +32,7 @@ def data_interval(context: Context) -> tuple[datetime, datetime]:
     start, end = context.get("data_interval_start"), context.get("data_interval_end")
     if start is None or end is None:
         raise ValueError("this run has no data interval (a manual run without a logical date?)")
-    return start.astimezone(timezone.utc), end.astimezone(timezone.utc)
+    return start.astimezone(UTC), end.astimezone(UTC)
 
 
 def as_bool(value: bool | str) -> bool:

@@ -14,7 +14,6 @@ from airflow_provider_awsiam_ocsf.collection import Window
 from airflow_provider_awsiam_ocsf.contracts import (
     DeliveryPlan,
     ListingSummary,
-    RunSummary,
     SinkReport,
     SinkUpdate,
     XComKey,
@@ -27,7 +26,7 @@ from airflow_provider_awsiam_ocsf.summary import format_summary, run_summary
 
 class CommitCheckpointOperator(BaseOperator):
     """Write each sink's state (checkpoint and fingerprints) once it accepted every batch of the
-    run, then log the run summary.
+    run, then log the run summary and push it (XCom key ``summary``).
 
     Runs when everything upstream is done (trigger rule ``all_done``), so that one sink failing
     never holds back another: a sink with a failed batch keeps its state, and the next run sends
@@ -74,7 +73,7 @@ class CommitCheckpointOperator(BaseOperator):
     def pull(self, context: Context, key: str) -> Any:
         return context["ti"].xcom_pull(task_ids=self.listing_task_id, key=key, default=None)
 
-    def execute(self, context: Context) -> RunSummary:
+    def execute(self, context: Context) -> None:
         listing: ListingSummary | None = self.pull(context, XComKey.SUMMARY)
         if listing is None:
             # Fail rather than skip: as the run's last task, this task's state is the run's.
@@ -104,13 +103,13 @@ class CommitCheckpointOperator(BaseOperator):
             else:
                 summary["state"][sink] = self.commit_sink(plan, updates, sink, window)
         self.log.info("Run summary:\n%s", "\n".join(format_summary(summary)))
+        context["ti"].xcom_push(key=XComKey.SUMMARY, value=summary)  # failed runs' too
         if missed:
             # The run's last task: failing here is what fails the run.
             raise AirflowFailException(
                 f"sink(s) {', '.join(missed)} did not accept every batch; their state was left "
                 "as it was (see the run summary above)"
             )
-        return summary
 
     @staticmethod
     def counts(

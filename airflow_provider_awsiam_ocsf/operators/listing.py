@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from datetime import timedelta, timezone
+from datetime import UTC, timedelta
 from typing import Any
 
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
@@ -81,7 +81,7 @@ class ListIamUsersOperator(AwsBaseOperator[IamHook]):
             return Window(since=since, until=until)
         # From the run's own instant, not the clock: a re-run of the run lists the same window
         # and writes the same bytes (the window's end is every event's metadata.logged_time).
-        run_after = context["dag_run"].run_after.astimezone(timezone.utc)
+        run_after = context["dag_run"].run_after.astimezone(UTC)
         return Window(until=run_after - timedelta(seconds=int(self.settle_seconds)))
 
     @staticmethod

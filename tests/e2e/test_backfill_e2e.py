@@ -10,7 +10,7 @@ backfill must rewrite byte-identical files.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -52,7 +52,7 @@ EXPECTED = {
 
 
 @pytest.fixture(scope="module")
-def seeded_users(airflow_stack, iam_endpoint):  # noqa: F811
+def seeded_users(airflow_stack, iam_endpoint):
     """The users of CREATED on an emptied moto, their CreateDate set in moto's backend."""
     from moto.iam.models import iam_backends
 
@@ -141,12 +141,12 @@ def wait_for_backfill(stack, started: datetime) -> list[dict]:
 
 def test_backfill_writes_each_interval_and_reprocessing_is_identical(
     airflow_stack, seeded_users, tmp_path, ocsf_validator
-):  # noqa: F811
+):
     stack = airflow_stack
     output = tmp_path / "out"
 
     variables_before = stack.variables()
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     run_backfill(stack, output)
     runs = wait_for_backfill(stack, started)
     assert all(r["conf"]["output_uri"] == f"file://{output}" for r in runs)
@@ -174,7 +174,7 @@ def test_backfill_writes_each_interval_and_reprocessing_is_identical(
     # Reprocessing the completed runs rewrites the same bytes (files replaced, not appended).
     first = snapshot(output)
     stack.wait_for_backfill_completed(stack.latest_backfill()["id"])
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     run_backfill(stack, output, "--reprocess-behavior", "completed")
     wait_for_backfill(stack, started)
     second = snapshot(output)

@@ -14,8 +14,8 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.support.airflow_stack import ADMIN_USER, DAG_ID
 from tests.conftest import REPO
+from tests.support.airflow_stack import ADMIN_USER, DAG_ID
 
 pytestmark = pytest.mark.e2e
 
@@ -87,9 +87,9 @@ def log_in(driver, stack, next_path: str) -> None:
 
 def test_mapped_enrichment_batches_are_labelled_and_successful(
     browser,
-    airflow_stack,  # noqa: F811
+    airflow_stack,
     demo_dag_run,
-):  # noqa: F811
+):
     from selenium.common.exceptions import TimeoutException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
@@ -135,7 +135,7 @@ def test_mapped_enrichment_batches_are_labelled_and_successful(
     screenshot(browser, "web_ui_run.png")
 
 
-def test_demo_run_wrote_two_batches(demo_dag_run):  # noqa: F811
+def test_demo_run_wrote_two_batches(demo_dag_run):
     """The run the browser looks at is the one we think: 20 events in two files."""
     files = sorted(demo_dag_run.output_dir.rglob("*.ndjson"))
     assert [f.name for f in files] == ["part-00000.ndjson", "part-00001.ndjson"]

@@ -10,10 +10,10 @@ import pytest
 from botocore.stub import Stubber
 
 from airflow_provider_awsiam_ocsf.collection import Window, enrich_users, list_users
-from devtools.demo_org import USERS, seed_demo_organisation
 from airflow_provider_awsiam_ocsf.errors import NoAwsCredentialsError
 from airflow_provider_awsiam_ocsf.hooks.iam import IamHook
 from airflow_provider_awsiam_ocsf.ocsf import to_ocsf_user_inventory
+from devtools.demo_org import USERS, seed_demo_organisation
 from tests.data.credential_report import COLUMNS
 from tests.support.iam_world import add_users, restricted_reader
 
@@ -158,7 +158,7 @@ def test_bulk_and_per_user_produce_identical_events(iam, access_key_ids):
     assert all(u.complete for u in bulk_users.values())
 
 
-def test_bulk_costs_a_handful_of_calls_and_per_user_four_per_user(iam):
+def test_bulk_costs_a_handful_of_calls_and_per_user_seven_per_user(iam):
     seed_demo_organisation(iam)
     _, _, bulk = collect("bulk")
     assert bulk.calls == {
@@ -246,11 +246,13 @@ def test_bulk_reads_mfa_per_user_when_the_credential_report_is_denied(
 def test_bulk_strategy_fails_when_denied_instead_of_falling_back(iam, iam_endpoint, monkeypatch):
     from botocore.exceptions import ClientError
 
-    with restricted_reader(
-        iam, iam_endpoint, monkeypatch, ["iam:GetAccountAuthorizationDetails"]
-    ) as conn:
-        with pytest.raises(ClientError, match="AccessDenied"):
-            collect("bulk", conn)
+    with (
+        restricted_reader(
+            iam, iam_endpoint, monkeypatch, ["iam:GetAccountAuthorizationDetails"]
+        ) as conn,
+        pytest.raises(ClientError, match="AccessDenied"),
+    ):
+        collect("bulk", conn)
 
 
 def test_window_keeps_users_created_inside_it_only(iam):
@@ -275,7 +277,7 @@ def test_no_credentials_fails_naming_the_connection(iam, monkeypatch):
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    with pytest.raises(NoAwsCredentialsError, match="'aws_empty'.*access key"):
+    with pytest.raises(NoAwsCredentialsError, match=r"'aws_empty'.*access key"):
         collect("per_user", "aws_empty")
 
 
@@ -288,7 +290,7 @@ def _user(i):
         "UserId": f"AIDAEXAMPLEUSER{i:05d}",
         "Arn": f"arn:aws:iam::123456789012:user/u{i}",
         "Path": "/",
-        "CreateDate": dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc),
+        "CreateDate": dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
     }
 
 
@@ -298,7 +300,7 @@ def _group(name):
         "GroupId": "AGPAEXAMPLEGROUP" + name,
         "Path": "/",
         "Arn": f"arn:aws:iam::123456789012:group/{name}",
-        "CreateDate": dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc),
+        "CreateDate": dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
     }
 
 

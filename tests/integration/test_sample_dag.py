@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import re
-
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -71,7 +70,7 @@ def test_full_run_in_batches_writes_schema_valid_events_and_sets_the_checkpoint(
     iam, fresh, tmp_path, ocsf_validator
 ):
     seed_demo_organisation(iam)
-    before = datetime.now(timezone.utc)
+    before = datetime.now(UTC)
     state, tasks = run_sample_dag(fresh)
     assert state == "success"
     assert tasks["enrich_users"] == ["success", "success"]  # 20 users, batches of 10
@@ -142,7 +141,7 @@ def test_corrupt_checkpoint_fails_the_run_naming_the_variable(iam, fresh, monkey
 def test_rerunning_the_same_run_replaces_its_files(iam, fresh, tmp_path):
     seed_demo_organisation(iam)
     # The run's instant, after the users exist: its window (and logged_time) ends there.
-    logical_date = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=1)
+    logical_date = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
     conf = {**fresh, "mode": "full"}
     assert run_sample_dag(conf, logical_date=logical_date)[0] == "success"
     first = {p: p.read_bytes() for p in (tmp_path / "out").rglob("*.ndjson")}

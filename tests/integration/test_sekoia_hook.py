@@ -17,9 +17,9 @@ import uuid
 
 import pytest
 import structlog.testing
+from airflow.sdk._shared.secrets_masker import redact
 from sekoia_automation_models.ocsf.user import UserOCSFModel
 
-from airflow.sdk._shared.secrets_masker import redact
 from airflow_provider_awsiam_ocsf.hooks.sekoia import SekoiaApiError, SekoiaAssetHook
 from tests.support.sekoia_server import (
     SEKOIA_TEST_CONN_ID,

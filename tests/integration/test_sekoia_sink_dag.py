@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from sekoia_automation_models.ocsf.user import UserOCSFModel
 
 from devtools.demo_org import USERS, seed_demo_organisation
 from tests.support.dag_runs import checkpoint_value, forget_state, read_events, run_sample_dag
 from tests.support.iam_world import add_users
 from tests.support.sekoia_server import Reply
-from sekoia_automation_models.ocsf.user import UserOCSFModel
 
 CONN_ID = "sekoia_dag_test"
 

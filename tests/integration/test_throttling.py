@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-
 import pytest
 from botocore.exceptions import ClientError
 
-from devtools.local import aws_connection_json
 from airflow_provider_awsiam_ocsf.collection import Window, enrich_users, list_users
 from airflow_provider_awsiam_ocsf.hooks.iam import IamHook
+from devtools.local import aws_connection_json
 from tests.support.iam_world import add_users
 from tests.support.throttling_proxy import ThrottlingProxy
 

@@ -21,6 +21,15 @@ def sample_dag():
 
 def run_sample_dag(conf: dict, logical_date: datetime | None = None):
     """One run of the sample DAG; returns (state, {task_id: [states]})."""
+    state, states, _ = run_and_summarize(conf, logical_date)
+    return state, states
+
+
+def run_and_summarize(conf: dict, logical_date: datetime | None = None):
+    """One run of the sample DAG; returns (state, {task_id: [states]}, run summary or None)."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
     kwargs = {"run_conf": conf}
     if logical_date is not None:
         kwargs.update(logical_date=logical_date, run_after=logical_date)
@@ -28,7 +37,16 @@ def run_sample_dag(conf: dict, logical_date: datetime | None = None):
     states: dict[str, list[str]] = {}
     for ti in dag_run.get_task_instances():
         states.setdefault(ti.task_id, []).append(str(ti.state))
-    return str(dag_run.state), states
+    with create_session() as session:
+        row = (
+            session.query(XComModel)
+            .filter_by(
+                dag_id=DAG_ID, run_id=dag_run.run_id, task_id="commit_checkpoint", key="summary"
+            )
+            .one_or_none()
+        )
+        summary = None if row is None else XComModel.deserialize_value(row)
+    return str(dag_run.state), states, summary
 
 
 def read_events(folder: Path) -> list[dict]:

@@ -7,6 +7,7 @@ own retry machinery (standard/adaptive modes) is what gets exercised.
 from __future__ import annotations
 
 import threading
+import urllib.error
 import urllib.request
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -66,12 +67,16 @@ class ThrottlingProxy:
                 request = urllib.request.Request(
                     proxy.upstream + self.path, data=body, headers=headers, method="POST"
                 )
-                with urllib.request.urlopen(request, timeout=30) as response:
-                    self._reply(
-                        response.status,
-                        response.read(),
-                        response.headers.get("Content-Type", "text/xml"),
-                    )
+                try:
+                    with urllib.request.urlopen(request, timeout=30) as response:
+                        status, payload, headers = (
+                            response.status,
+                            response.read(),
+                            response.headers,
+                        )
+                except urllib.error.HTTPError as error:  # IAM errors (e.g. NoSuchEntity) pass on
+                    status, payload, headers = error.code, error.read(), error.headers
+                self._reply(status, payload, headers.get("Content-Type", "text/xml"))
 
             def _reply(self, status, payload, content_type):
                 self.send_response(status)

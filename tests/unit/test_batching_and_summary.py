@@ -33,12 +33,19 @@ def test_summary_adds_up_listing_enrichment_and_every_sink_batch():
         "degraded": {},
     }
     enrichments = [
-        {"users": 2, "degraded_users": 1, "degraded": {"ListMFADevices:AccessDenied": 1},
-         "iam_calls": {"ListMFADevices": 2}},
+        {
+            "users": 2,
+            "degraded_users": 1,
+            "degraded": {"ListMFADevices:AccessDenied": 1},
+            "iam_calls": {"ListMFADevices": 2},
+        },
         {"users": 1, "degraded_users": 0, "degraded": {}, "iam_calls": {"ListMFADevices": 1}},
     ]
-    deliveries = [{"sink": "file", "events": 2}, {"sink": "file", "events": 1},
-                  {"sink": "sekoia", "events": 3, "requests": 1, "retries": 0}]
+    deliveries = [
+        {"sink": "file", "events": 2},
+        {"sink": "file", "events": 1},
+        {"sink": "sekoia", "events": 3, "requests": 1, "retries": 0},
+    ]
     summary = run_summary(listing, enrichments, deliveries)
     assert summary["users_enriched"] == 3 and summary["users_degraded"] == 1
     assert summary["degraded"] == {"ListMFADevices:AccessDenied": 1}
@@ -48,8 +55,9 @@ def test_summary_adds_up_listing_enrichment_and_every_sink_batch():
 
 
 def test_summary_prints_one_figure_per_line():
-    lines = format_summary({"strategy": "bulk", "events_per_sink": {"file": 20, "sekoia": 20},
-                            "degraded": {}})
+    lines = format_summary(
+        {"strategy": "bulk", "events_per_sink": {"file": 20, "sekoia": 20}, "degraded": {}}
+    )
     assert lines == [
         "strategy         bulk",
         "events_per_sink  file 20, sekoia 20",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -20,7 +20,7 @@ from airflow_provider_awsiam_ocsf.policies import document_grants_admin
 from tests.data.credential_report import CREDENTIAL_REPORT
 
 ACCOUNT = "123456789012"
-CREATED = datetime(2024, 5, 17, 9, 30, 15, tzinfo=timezone.utc)
+CREATED = datetime(2024, 5, 17, 9, 30, 15, tzinfo=UTC)
 STAR = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
 NOTES = {
     "Version": "2012-10-17",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -19,19 +19,33 @@ from airflow_provider_awsiam_ocsf.state import (
     plan_sink,
 )
 
-T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
-END = datetime(2026, 11, 28, 12, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+END = datetime(2026, 11, 28, 12, tzinfo=UTC)
 
 
-def user(name: str, *, uid: str | None = None, mfa: bool | None = True, path: str = "/",
-         created: datetime = T0, groups=("Devs",)) -> IamUser:
+def user(
+    name: str,
+    *,
+    uid: str | None = None,
+    mfa: bool | None = True,
+    path: str = "/",
+    created: datetime = T0,
+    groups=("Devs",),
+) -> IamUser:
     return IamUser(
         name=name,
         user_id=uid or f"AIDA{name.upper():0<17}"[:21],
         arn=f"arn:aws:iam::123456789012:user{path}{name}",
         created=created,
-        groups=[GroupFacts(name=g, arn=f"arn:aws:iam::123456789012:group/{g}",
-                           policy_names=["ReadOnlyAccess"], grants_admin=False) for g in groups],
+        groups=[
+            GroupFacts(
+                name=g,
+                arn=f"arn:aws:iam::123456789012:group/{g}",
+                policy_names=["ReadOnlyAccess"],
+                grants_admin=False,
+            )
+            for g in groups
+        ],
         grants_admin=False,
         has_mfa=mfa,
         path=path,
@@ -119,8 +133,12 @@ def test_recreated_user_is_a_deletion_and_a_new_user():
 def test_full_runs_send_everyone_and_rewrite_the_state():
     a = user("a")
     stale = SinkState(users={"AIDASTALE": "0123456789ab:stale"})
-    plan = plan_sink([a], holding(a).model_copy(update={"users": {
-        **holding(a).users, **stale.users}}), full=True, detect_changes=True)
+    plan = plan_sink(
+        [a],
+        holding(a).model_copy(update={"users": {**holding(a).users, **stale.users}}),
+        full=True,
+        detect_changes=True,
+    )
     assert plan.actions == {a.user_id: Action.SEND}
     assert plan.base.users == {} and [uid for uid, _ in plan.deleted] == ["AIDASTALE"]
 
@@ -153,8 +171,13 @@ def test_decide_after_enrichment(action, held, now, expected):
 def test_commit_moves_the_checkpoint_forward_only_and_records_candidates():
     a = user("a")
     later = END.replace(year=2027)
-    state = commit(SinkState(checkpoint=later), {a.user_id: HeldUser.of(a).encode()},
-                   checkpoint=END, partition="aws", account="123456789012")
+    state = commit(
+        SinkState(checkpoint=later),
+        {a.user_id: HeldUser.of(a).encode()},
+        checkpoint=END,
+        partition="aws",
+        account="123456789012",
+    )
     assert state.checkpoint == later and a.user_id in state.users
     assert SinkState.from_json(state.to_json()) == state
 
@@ -164,22 +187,37 @@ def test_batches_carry_only_what_some_sink_needs_and_tombstones_come_last():
     states = {"file": holding(a, b, gone), "sekoia": SinkState()}
     changed_b = user("b", mfa=False)
     batches, plan = plan_batches(
-        [a, changed_b, c], states, ["file", "sekoia"], size=2, full=False,
-        detect_changes=True, partition="aws", account="123456789012",
+        [a, changed_b, c],
+        states,
+        ["file", "sekoia"],
+        size=2,
+        full=False,
+        detect_changes=True,
+        partition="aws",
+        account="123456789012",
     )
     assert [label for label, _ in batches] == ["users 1–2", "users 3–3"]
     first, last = batches[0][1], batches[1][1]
     assert first["actions"]["file"] == {b.user_id: "if_changed"}
     assert first["actions"]["sekoia"] == {a.user_id: "send", b.user_id: "send"}
-    assert last["tombstones"] == {"file": [{"user_id": gone.user_id, "name": "gone",
-                                            "arn": gone.arn}]}
+    assert last["tombstones"] == {
+        "file": [{"user_id": gone.user_id, "name": "gone", "arn": gone.arn}]
+    }
     assert plan is not None and plan["sinks"]["file"]["counts"] == {"unchanged": 1, "deleted": 1}
 
 
 def test_deletions_alone_get_a_batch_of_their_own():
     gone = user("gone")
-    batches, _ = plan_batches([], {"file": holding(gone)}, ["file"], size=10, full=False,
-                              detect_changes=True, partition="aws", account="123456789012")
+    batches, _ = plan_batches(
+        [],
+        {"file": holding(gone)},
+        ["file"],
+        size=10,
+        full=False,
+        detect_changes=True,
+        partition="aws",
+        account="123456789012",
+    )
     assert [label for label, _ in batches] == ["deleted users"]
     assert batches[0][1]["users"] == []
 
@@ -187,9 +225,16 @@ def test_deletions_alone_get_a_batch_of_their_own():
 def test_settled_batch_sends_each_sink_its_events_and_one_tombstone_per_deleted_user():
     a, gone = user("a"), user("gone")
     states = {"file": holding(a, gone), "sekoia": holding(gone)}
-    [(label, batch)], _ = plan_batches(
-        [user("a", mfa=False)], states, ["file", "sekoia"], size=10, full=False,
-        detect_changes=True, partition="aws", account="123456789012")
+    [(_, batch)], _ = plan_batches(
+        [user("a", mfa=False)],
+        states,
+        ["file", "sekoia"],
+        size=10,
+        full=False,
+        detect_changes=True,
+        partition="aws",
+        account="123456789012",
+    )
     events, updates = settle_batch(batch, logged_time=END, access_key_ids=True)
     assert len(events["events"]) == 2  # a, and one tombstone for both sinks
     assert events["send"] == {"file": [0, 1], "sekoia": [0, 1]}
@@ -201,6 +246,14 @@ def test_settled_batch_sends_each_sink_its_events_and_one_tombstone_per_deleted_
 
 
 def test_backfill_batches_send_every_user_and_plan_nothing():
-    batches, plan = plan_batches([user("a")], None, ["file"], size=10, full=False,
-                                 detect_changes=True, partition="aws", account="123456789012")
+    batches, plan = plan_batches(
+        [user("a")],
+        None,
+        ["file"],
+        size=10,
+        full=False,
+        detect_changes=True,
+        partition="aws",
+        account="123456789012",
+    )
     assert plan is None and batches[0][1]["actions"] == {"file": {user("a").user_id: "send"}}
