@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat constraints.txt setup.cfg | cksum | cut -d' ' -f1)
 
-.PHONY: venv demo test bench airflow clean
+.PHONY: venv demo test lint bench airflow clean
 
 $(STAMP): constraints.txt setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,8 +16,14 @@ venv: $(STAMP)
 demo: venv
 	$(BIN)/python scripts/demo.py
 
-test: venv
+test: venv lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Style and types: ruff on everything, mypy on the package (settings in pyproject.toml).
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 bench: venv
 	$(BIN)/python benchmarks/bench.py

@@ -83,6 +83,8 @@ class ListingSummary(TypedDict):
     batches: int
     iam_calls: dict[str, int]  # API action -> calls
     degraded: dict[str, int]  # "API:ErrorCode" -> occurrences
+    report_unusable_rows: int  # credential report rows that did not parse cleanly
+    report_fallback_users: int  # users the report did not cover, read per user instead
 
 
 class EnrichmentSummary(TypedDict):
@@ -104,6 +106,8 @@ class RunSummary(TypedDict, total=False):
     account: str
     strategy: str | None
     users_listed: int
+    report_unusable_rows: int
+    report_fallback_users: int
     users_enriched: int
     users_degraded: int
     degraded: dict[str, int]

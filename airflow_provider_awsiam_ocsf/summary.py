@@ -37,6 +37,8 @@ def run_summary(
     return RunSummary(
         strategy=listing["strategy"] if listing else None,
         users_listed=listing["users_listed"] if listing else 0,
+        report_unusable_rows=listing.get("report_unusable_rows", 0) if listing else 0,
+        report_fallback_users=listing.get("report_fallback_users", 0) if listing else 0,
         users_enriched=enriched,
         users_degraded=degraded_users,
         degraded=dict(sorted(degraded.items())),

@@ -1,4 +1,4 @@
-"""Sekoia.io asset connector API: push OCSF events in batches (SPEC §6)."""
+"""Sekoia.io asset connector API: push OCSF events in batches (contract: README, "Sinks")."""
 
 from __future__ import annotations
 

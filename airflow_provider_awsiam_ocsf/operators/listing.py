@@ -142,6 +142,8 @@ class ListIamUsersOperator(AwsBaseOperator[IamHook]):
             batches=len(refs),
             iam_calls=dict(self.hook.calls),
             degraded=dict(Counter(d.label for d in listing.degraded)),
+            report_unusable_rows=listing.report_unusable_rows,
+            report_fallback_users=listing.report_fallback_users,
         )
         self.log.info(
             "Account %s: listed %d users (%s strategy, %d IAM calls); %d to enrich in %d batches",

@@ -1,4 +1,4 @@
-"""Identity and credential facts (SPEC §4.1) read from moto's IAM server over real HTTP, by both
+"""Identity and credential facts read from moto's IAM server over real HTTP, by both
 strategies, with real denials from moto's permission enforcement."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""SekoiaAssetHook against a real loopback HTTP server playing Sekoia.io (SPEC §6).
+"""SekoiaAssetHook against a real loopback HTTP server playing Sekoia.io (the README's contract).
 
 Fixtures ``sekoia_server`` and ``sekoia_conn_id`` come from ``tests/sekoia_server.py`` (registered
 in ``conftest.py``); ``ocsf_validator`` from ``conftest.py``.

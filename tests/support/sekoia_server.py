@@ -1,4 +1,5 @@
-"""A loopback stand-in for Sekoia.io's asset connector API (SPEC §6), its fixtures and test data.
+"""A loopback stand-in for Sekoia.io's asset connector API (the README's contract), its
+fixtures and test data.
 
 Fixtures (register with ``pytest_plugins = ["tests.support.sekoia_server"]`` or import them):
 

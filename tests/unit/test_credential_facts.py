@@ -1,4 +1,4 @@
-"""SPEC §4.1, identity and credential facts: the credential report parser, the facts it and the
+"""Identity and credential facts: the credential report parser, the facts it and the
 IAM payloads give, and their OCSF fields. Pure functions on literal payloads (tests/data)."""
 
 from __future__ import annotations
