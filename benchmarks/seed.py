@@ -82,6 +82,10 @@ class Population:
     user_inline_policies: int = 0
     expected_admins: int = 0
     admins_seen_by_page: int = 0  # admin only through a group's AdministratorAccess
+    access_keys: int = 0
+    key_holders: int = 0
+    passwords: int = 0
+    tagged: int = 0
     groups_per_user: dict[int, int] = field(default_factory=dict)
 
 
@@ -91,6 +95,8 @@ class Organisation:
     def __init__(self, backend, seed: int = 20260101) -> None:
         self.backend = backend
         self.rng = random.Random(seed)
+        # A stream of its own for credentials and tags, so groups and admins stay as they were.
+        self.credentials_rng = random.Random(seed + 1)
         self.population = Population()
         self._aws_managed = {p.name: p.arn for p in backend.aws_managed_policies}
         self._seed_policies_and_groups()
@@ -115,6 +121,24 @@ class Organisation:
             for policy in policies:
                 b.attach_group_policy(self._arn(policy), name)
         b.put_group_policy("BreakGlass", "everything", json.dumps(STAR))
+
+    def _credentials_and_tags(self, name: str) -> None:
+        """~30 % hold access keys (a tenth of them a second, inactive one), ~40 % a console
+        password, ~half carry tags: the facts the living inventory fingerprints."""
+        b, rng, pop = self.backend, self.credentials_rng, self.population
+        if rng.random() < 0.30:
+            b.create_access_key(name)
+            pop.access_keys += 1
+            pop.key_holders += 1
+            if rng.random() < 0.10:
+                b.create_access_key(name, status="Inactive")
+                pop.access_keys += 1
+        if rng.random() < 0.40:
+            b.create_login_profile(name, "Bench-Password-1")
+            pop.passwords += 1
+        if rng.random() < 0.50:
+            b.tag_user(name, [{"Key": "team", "Value": rng.choice(["red", "blue", "green"])}])
+            pop.tagged += 1
 
     def grow_to(self, total: int) -> Population:
         """Add users up to ``total``; returns what has been seeded so far."""
@@ -156,6 +180,7 @@ class Organisation:
                     serial = f"GAHT{n:08d}"  # hardware token: no virtual device
                 b.enable_mfa_device(name, serial, "123456", "654321")
                 pop.mfa += 1
+            self._credentials_and_tags(name)
             pop.users += 1
             pop.memberships += len(groups)
             pop.groups_per_user[len(groups)] = pop.groups_per_user.get(len(groups), 0) + 1
