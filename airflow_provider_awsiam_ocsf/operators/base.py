@@ -20,7 +20,8 @@ from airflow.sdk.exceptions import AirflowSkipException
 from airflow_provider_awsiam_ocsf.contracts import BatchRef, EventsBatch, SinkReport
 
 # Give it to ``.partial(map_index_template=...)`` so mapped instances are named by their batch.
-BATCH_LABEL_TEMPLATE = "{{ batch_label }}"
+# It reads the rendered ``batch`` argument, so an instance that fails early is labelled too.
+BATCH_LABEL_TEMPLATE = "{{ task.batch['label'] }}"
 
 
 def is_backfill(context: Context) -> bool:
@@ -81,7 +82,7 @@ class BatchOperator(BaseOperator):
         self.batch = batch
 
     def start_batch(self, context: Context) -> None:
-        """Label this task instance with its batch (``BATCH_LABEL_TEMPLATE``)."""
+        """Also offer the label as ``{{ batch_label }}`` (the previous label template)."""
         context["batch_label"] = self.batch["label"]  # type: ignore[typeddict-unknown-key]
 
     def payload(self, context: Context) -> Any:

@@ -27,6 +27,20 @@ def fresh(iam, airflow_home, tmp_path):
     forget_state()
 
 
+def last_failed_label(task_id: str) -> str:
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        ti = (
+            session.query(TaskInstance)
+            .filter_by(dag_id=DAG_ID, task_id=task_id, state="failed")
+            .order_by(TaskInstance.end_date.desc())
+            .first()
+        )
+        return ti.rendered_map_index
+
+
 def names(events) -> set[str]:
     return {e["user"]["name"] for e in events}
 
@@ -124,6 +138,7 @@ def test_failed_write_keeps_the_checkpoint_and_the_next_run_delivers(iam, fresh,
     assert "failed" in tasks["write_files"]
     assert tasks["commit_checkpoint"] == ["failed"]  # after leaving the file state alone
     assert checkpoint_value() == checkpoint
+    assert last_failed_label("write_files") == "users 1–2"  # labelled though it failed
     assert run_sample_dag({**fresh, "output_uri": f"file://{tmp_path}/retry"})[0] == "success"
     assert names(read_events(tmp_path / "retry")) == {"second.user", "third.user"}
 
