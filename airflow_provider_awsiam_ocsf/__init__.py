@@ -22,7 +22,10 @@ def get_provider_info() -> dict:
         "hooks": [
             {
                 "integration-name": "AWS IAM (OCSF inventory)",
-                "python-modules": ["airflow_provider_awsiam_ocsf.hooks.iam"],
+                "python-modules": [
+                    "airflow_provider_awsiam_ocsf.hooks.iam",
+                    "airflow_provider_awsiam_ocsf.hooks.organizations",
+                ],
             },
             {
                 "integration-name": "Sekoia.io",

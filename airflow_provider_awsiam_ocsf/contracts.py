@@ -13,21 +13,50 @@ from typing import TypedDict
 class XComKey:
     """XCom keys pushed besides a task's return value."""
 
-    WINDOW = "window"  # list_users: the run's window (collection.Window as JSON)
-    CATALOG = "catalog"  # list_users: account-wide facts for enrichment (AccountCatalog as JSON)
-    SUMMARY = "summary"  # list_users and enrich_users: their part of the run summary
-    PLAN = "plan"  # list_users: the run's DeliveryPlan (what each sink holds, minus deletions)
+    SKIPPED = "skipped"  # resolve_accounts: accounts of the organisation not read (not ACTIVE)
+    CATALOG = "catalog"  # list_users[account]: account-wide facts (AccountCatalog as JSON)
+    PLAN = "plan"  # list_users[account]: its DeliveryPlan (what each sink holds, minus deletions)
+    ERROR = "error"  # list_users[account]: why it failed (AccountError), pushed before raising
+    SUMMARY = "summary"  # enrich_users: its part of the run summary; commit_checkpoint: the run's
     STATE_UPDATES = "state_updates"  # to_ocsf: per sink, the users of the batch as now known
+
+
+class AccountRef(TypedDict):
+    """One account to read, from resolve_accounts."""
+
+    account: str  # 12 digits
+    name: str | None  # from organizations:ListAccounts
+    role_arn: str | None  # the member role to assume; None: the connection's own account
+    label: str  # names the account's task instances; never the bare id (native rendering)
+
+
+class AccountError(TypedDict):
+    account: str
+    code: str  # the AWS error code, or the exception's class
+    message: str  # what failed and what to fix
 
 
 class BatchRef(TypedDict):
     """A reference to one batch's payload, pushed by the task that made it (operators.base)."""
 
-    index: int  # position of the batch in the run, from 0
-    label: str  # e.g. "users 1–500": names the mapped task instance in the UI
+    account: str
+    role_arn: str | None  # how the account is read (AccountRef.role_arn)
+    listing_map_index: int  # the account's list_users instance: its catalog is there
+    index: int  # position of the batch in its account, from 0
+    label: str  # e.g. "123456789012 · users 1–500": names the mapped task instance in the UI
     task_id: str
     key: str  # the XCom key of the payload
     map_index: int  # -1 when the producing task is not mapped
+
+
+class AccountListing(TypedDict):
+    """What list_users[account] returns: the account's batches and its listing summary."""
+
+    account: str
+    label: str
+    batches: list[BatchRef]
+    summary: ListingSummary
+    window_end: str  # ISO 8601: every event's metadata.logged_time
 
 
 class TombstoneRef(TypedDict):
@@ -47,6 +76,7 @@ class UsersBatch(TypedDict):
     # sink -> user id -> state.HeldUser encoded: what the sink holds of the candidates
     held: dict[str, dict[str, str]]
     tombstones: dict[str, list[TombstoneRef]]  # sink -> deleted users (in the last batch)
+    logged_time: str  # ISO 8601: the run's window end
 
 
 class EventsBatch(TypedDict):
@@ -61,6 +91,13 @@ class SinkUpdate(TypedDict):
 
     recorded: dict[str, str]  # user id -> state.HeldUser encoded
     counts: dict[str, int]  # state.Reason -> users
+
+
+class BatchUpdate(TypedDict):
+    """What to_ocsf pushes for its batch (XComKey.STATE_UPDATES)."""
+
+    account: str
+    sinks: dict[str, SinkUpdate]
 
 
 class SinkPlanInfo(TypedDict):
@@ -88,6 +125,7 @@ class ListingSummary(TypedDict):
 
 
 class EnrichmentSummary(TypedDict):
+    account: str
     users: int
     degraded_users: int
     degraded: dict[str, int]  # "API:ErrorCode" -> users affected
@@ -96,14 +134,28 @@ class EnrichmentSummary(TypedDict):
 
 class SinkReport(TypedDict, total=False):
     sink: str  # required in practice: "file" or "sekoia"
+    account: str  # required in practice
+    index: int  # the batch's index in its account
     events: int
     uri: str  # file sink: the part written
     requests: int  # sekoia sink: POSTs made
     retries: int  # sekoia sink: POSTs retried
 
 
+class AccountSummary(TypedDict, total=False):
+    label: str
+    error: str  # "<code>: <message>" when the account could not be read
+    users_listed: int
+    # sink -> state.Reason -> users (scheduled and manual runs)
+    users_per_sink: dict[str, dict[str, int]]
+    # sink -> "committed <Variable> …" or why the state was left as it was
+    state: dict[str, str]
+
+
 class RunSummary(TypedDict, total=False):
-    account: str
+    accounts_read: int
+    accounts_failed: int
+    accounts_skipped: list[str]  # "<id> <name> (<State>)"
     strategy: str | None
     users_listed: int
     report_unusable_rows: int
@@ -114,7 +166,4 @@ class RunSummary(TypedDict, total=False):
     events_per_sink: dict[str, int]
     iam_calls: dict[str, int]
     iam_calls_total: int
-    # sink -> state.Reason -> users (scheduled and manual runs)
-    users_per_sink: dict[str, dict[str, int]]
-    # sink -> "committed <Variable>" or why the state was left as it was
-    state: dict[str, str]
+    accounts: dict[str, AccountSummary]

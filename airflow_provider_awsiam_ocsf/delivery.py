@@ -44,15 +44,18 @@ def plan_batches(
     detect_changes: bool,
     partition: str,
     account: str,
+    logged_time: datetime,
 ) -> tuple[list[tuple[str, UsersBatch]], DeliveryPlan | None]:
-    """Labelled batches of the users some sink needs, and the plan the commit builds on.
+    """Batches of the users some sink needs, labelled ``<account> · users 1–500``, and the plan
+    the commit builds on.
 
     ``states`` is None for backfill runs: every user of the window goes to every sink, and no
-    state is read or written.
+    state is read or written. ``logged_time`` (the run's window end) travels with each batch.
     """
+    stamp = logged_time.isoformat()
     if states is None:
         actions = {sink: {u.user_id: Action.SEND.value for u in users} for sink in sinks}
-        return _batches(list(users), actions, {}, {}, size), None
+        return _batches(list(users), actions, {}, {}, size, account, stamp), None
     plans: dict[str, SinkPlan] = {
         sink: plan_sink(users, states[sink], full=full, detect_changes=detect_changes)
         for sink in sinks
@@ -88,7 +91,7 @@ def plan_batches(
             for sink, plan in plans.items()
         },
     )
-    return _batches(candidates, actions, held, tombstones, size), delivery
+    return _batches(candidates, actions, held, tombstones, size, account, stamp), delivery
 
 
 def _batches(
@@ -97,9 +100,12 @@ def _batches(
     held: dict[str, dict[str, str]],
     tombstones: dict[str, list[TombstoneRef]],
     size: int,
+    account: str,
+    logged_time: str,
 ) -> list[tuple[str, UsersBatch]]:
     batches: list[tuple[str, UsersBatch]] = []
     for label, chunk in split_into_batches(users, size):
+        label = f"{account} · {label}"
         ids = {u.user_id for u in chunk}
         batches.append(
             (
@@ -111,6 +117,7 @@ def _batches(
                     },
                     held={s: {i: v for i, v in m.items() if i in ids} for s, m in held.items()},
                     tombstones={},
+                    logged_time=logged_time,
                 ),
             )
         )
@@ -118,17 +125,23 @@ def _batches(
         if not batches:
             empty: dict[str, dict[str, str]] = {s: {} for s in actions}
             batches.append(
-                ("deleted users", UsersBatch(users=[], actions=empty, held={}, tombstones={}))
+                (
+                    f"{account} · deleted users",
+                    UsersBatch(
+                        users=[], actions=empty, held={}, tombstones={}, logged_time=logged_time
+                    ),
+                )
             )
         batches[-1][1]["tombstones"] = tombstones
     return batches
 
 
 def settle_batch(
-    batch: UsersBatch, *, logged_time: datetime, access_key_ids: bool
+    batch: UsersBatch, *, access_key_ids: bool
 ) -> tuple[EventsBatch, dict[str, SinkUpdate]]:
     """Events of the batch (users, then tombstones), which ones each sink is sent, and each sink's
     state entries for the batch's users as now known."""
+    logged_time = datetime.fromisoformat(batch["logged_time"])
     events: list[dict] = []
     send: dict[str, list[int]] = {sink: [] for sink in batch["actions"]}
     updates = {sink: SinkUpdate(recorded={}, counts={}) for sink in batch["actions"]}

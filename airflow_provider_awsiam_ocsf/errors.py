@@ -32,3 +32,48 @@ class CorruptStateError(AirflowFailException):
             f"`airflow variables delete {key}`: the next run then sends every user to that sink "
             "again (the other sinks are not affected)."
         )
+
+
+_ORGANISATION_SECTION = (
+    "the README section 'Organisation-wide: every account of an AWS Organization'"
+)
+
+
+class MemberAccountUnreadableError(AirflowFailException):
+    """``sts:AssumeRole`` into another account's role failed: that account cannot be read."""
+
+    def __init__(self, account_id: str | None, role_arn: str, aws_code: str, message: str) -> None:
+        self.account_id = account_id
+        self.role_arn = role_arn
+        self.aws_code = aws_code
+        self.aws_message = message
+        super().__init__(
+            f"Cannot read AWS account {account_id}: sts:AssumeRole on {role_arn} failed "
+            f"({aws_code}: {message}). Deploy the role in that account (the CloudFormation "
+            "StackSet of "
+            f"{_ORGANISATION_SECTION}), let its trust policy trust the principal of this "
+            "connection, and let that principal call sts:AssumeRole on it; or check the "
+            "`member_role_name` param if the accounts use another role name."
+        )
+
+    def __reduce__(self):
+        return type(self), (self.account_id, self.role_arn, self.aws_code, self.aws_message)
+
+
+class OrganizationAccountsUnreadableError(AirflowFailException):
+    """``organizations:ListAccounts`` failed: the accounts of the organisation are unknown."""
+
+    def __init__(self, aws_conn_id: str | None, aws_code: str, message: str) -> None:
+        self.aws_code = aws_code
+        self.aws_message = message
+        super().__init__(
+            f"Cannot list the accounts of the AWS Organization with connection {aws_conn_id!r} "
+            f'({aws_code}: {message}). `accounts: "organization"` needs a connection to the '
+            "management account or a delegated administrator account, allowed "
+            f"organizations:ListAccounts (see {_ORGANISATION_SECTION}); or list the account ids "
+            "in `accounts`."
+        )
+        self.aws_conn_id = aws_conn_id
+
+    def __reduce__(self):
+        return type(self), (self.aws_conn_id, self.aws_code, self.aws_message)

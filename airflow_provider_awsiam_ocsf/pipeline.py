@@ -5,9 +5,11 @@
     dag = build_inventory_dag("aws_iam_users_ocsf")
     prod = build_inventory_dag("aws_iam_users_ocsf_prod", aws_conn_id="aws_prod", sinks=["sekoia"])
 
-list_users → enrich_users (mapped per batch) → to_ocsf (mapped) → write_files / push_to_sekoia
-(mapped) → commit_checkpoint. Each sink gets the users it does not hold as they are now (new,
-changed, deleted); its state moves only when it accepted every batch of the run.
+resolve_accounts → list_users (mapped per account) → batches → enrich_users (mapped per batch) →
+to_ocsf (mapped) → write_files / push_to_sekoia (mapped) → commit_checkpoint. Each sink gets the
+users it does not hold as they are now (new, changed, deleted); its state for an account moves
+only when it accepted every batch of that account. An account that cannot be read fails its own
+branch only.
 Settings are DAG Params (typed, validated before any task runs, shown in the trigger form): the
 keyword arguments of :func:`build_inventory_dag` change their defaults, run conf overrides them
 per run. See the README.
@@ -29,7 +31,15 @@ except ImportError:  # pragma: no cover - Airflow 3.0/3.1
     )
 
 from airflow_provider_awsiam_ocsf.contracts import XComKey
-from airflow_provider_awsiam_ocsf.operators.base import BATCH_LABEL_TEMPLATE
+from airflow_provider_awsiam_ocsf.operators.accounts import (
+    DEFAULT_MEMBER_ROLE,
+    ResolveAccountsOperator,
+)
+from airflow_provider_awsiam_ocsf.operators.base import (
+    ACCOUNT_LABEL_TEMPLATE,
+    BATCH_LABEL_TEMPLATE,
+)
+from airflow_provider_awsiam_ocsf.operators.batches import FlattenBatchesOperator
 from airflow_provider_awsiam_ocsf.operators.commit import CommitCheckpointOperator
 from airflow_provider_awsiam_ocsf.operators.enrichment import EnrichIamUsersOperator
 from airflow_provider_awsiam_ocsf.operators.files import WriteOcsfFilesOperator
@@ -50,7 +60,28 @@ def inventory_params(**defaults: Any) -> dict[str, Param]:
             "aws_default",
             type="string",
             minLength=1,
-            description="Airflow 'aws' connection of the account to inventory.",
+            description="Airflow 'aws' connection of the account to inventory "
+            "(in organisation mode: of the management or delegated administrator account).",
+        ),
+        "accounts": Param(
+            "self",
+            anyOf=[
+                {"type": "string", "enum": ["self", "organization"]},
+                {
+                    "type": "array",
+                    "minItems": 1,
+                    "uniqueItems": True,
+                    "items": {"type": "string", "pattern": "^[0-9]{12}$"},
+                },
+            ],
+            description='"self" (the connection\'s account), "organization" (every ACTIVE '
+            "account of the AWS Organization) or a list of 12-digit account ids.",
+        ),
+        "member_role_name": Param(
+            DEFAULT_MEMBER_ROLE,
+            type="string",
+            pattern=r"^[\w+=,.@/-]{1,512}$",
+            description="Role assumed in every account other than the connection's own.",
         ),
         "strategy": Param(
             "auto",
@@ -158,27 +189,33 @@ def build_inventory_dag(
 
 
 def _wire_tasks(assets: dict[str, Asset]) -> None:
-    listing = ListIamUsersOperator(
+    accounts = ResolveAccountsOperator(
+        task_id="resolve_accounts",
+        aws_conn_id="{{ params.aws_conn_id }}",
+        accounts="{{ params.accounts }}",
+        member_role_name="{{ params.member_role_name }}",
+    )
+    listing = ListIamUsersOperator.partial(
         task_id="list_users",
+        map_index_template=ACCOUNT_LABEL_TEMPLATE,
         aws_conn_id="{{ params.aws_conn_id }}",
         sinks="{{ params.sinks }}",
         strategy="{{ params.strategy }}",
         mode="{{ params.mode }}",
         batch_size="{{ params.batch_size }}",
         settle_seconds="{{ params.settle_seconds }}",
-    )
+    ).expand(account=accounts.output)
+    batches = FlattenBatchesOperator(task_id="batches", listings=listing.output)
     enriched = EnrichIamUsersOperator.partial(
         task_id="enrich_users",
         map_index_template=BATCH_LABEL_TEMPLATE,
         aws_conn_id="{{ params.aws_conn_id }}",
-        catalog=XComArg(listing, key=XComKey.CATALOG),
         access_key_ids="{{ params.access_key_ids }}",
         max_active_tis_per_dag=ENRICHMENT_CONCURRENCY,
-    ).expand(batch=listing.output)
+    ).expand(batch=batches.output)
     events = IamUsersToOcsfOperator.partial(
         task_id="to_ocsf",
         map_index_template=BATCH_LABEL_TEMPLATE,
-        window=XComArg(listing, key=XComKey.WINDOW),
         access_key_ids="{{ params.access_key_ids }}",
     ).expand(batch=enriched.output)
     files = WriteOcsfFilesOperator.partial(
@@ -199,7 +236,9 @@ def _wire_tasks(assets: dict[str, Asset]) -> None:
         task_id="commit_checkpoint",
         aws_conn_id="{{ params.aws_conn_id }}",
         sinks="{{ params.sinks }}",
+        accounts_task_id=accounts.task_id,
         listing_task_id=listing.task_id,
+        listings=listing.output,
         updates=XComArg(events, key=XComKey.STATE_UPDATES),
         enrichments=XComArg(enriched, key=XComKey.SUMMARY),
         deliveries=[files.output, sekoia.output],

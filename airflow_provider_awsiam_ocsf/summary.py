@@ -18,13 +18,18 @@ from airflow_provider_awsiam_ocsf.contracts import (
 
 
 def run_summary(
-    listing: ListingSummary | None,
+    listings: Iterable[ListingSummary],
     enrichments: Iterable[EnrichmentSummary],
     deliveries: Iterable[SinkReport],
 ) -> RunSummary:
-    """Users listed/enriched/degraded, events per sink and IAM calls by action."""
-    calls: Counter[str] = Counter(listing["iam_calls"] if listing else {})
-    degraded: Counter[str] = Counter(listing["degraded"] if listing else {})
+    """Users listed/enriched/degraded, events per sink and IAM calls by action, over every
+    account that was listed."""
+    listings = list(listings)
+    calls: Counter[str] = Counter()
+    degraded: Counter[str] = Counter()
+    for listing in listings:
+        calls.update(listing["iam_calls"])
+        degraded.update(listing["degraded"])
     enriched = degraded_users = 0
     for part in enrichments:
         enriched += part["users"]
@@ -34,11 +39,12 @@ def run_summary(
     events: Counter[str] = Counter()
     for report in deliveries:
         events[report["sink"]] += report.get("events", 0)
+    strategies = sorted({listing["strategy"] for listing in listings})
     return RunSummary(
-        strategy=listing["strategy"] if listing else None,
-        users_listed=listing["users_listed"] if listing else 0,
-        report_unusable_rows=listing.get("report_unusable_rows", 0) if listing else 0,
-        report_fallback_users=listing.get("report_fallback_users", 0) if listing else 0,
+        strategy=", ".join(strategies) or None,
+        users_listed=sum(listing["users_listed"] for listing in listings),
+        report_unusable_rows=sum(listing.get("report_unusable_rows", 0) for listing in listings),
+        report_fallback_users=sum(listing.get("report_fallback_users", 0) for listing in listings),
         users_enriched=enriched,
         users_degraded=degraded_users,
         degraded=dict(sorted(degraded.items())),
@@ -51,18 +57,25 @@ def run_summary(
 def _figure(value: object) -> str:
     if isinstance(value, Mapping):
         return ", ".join(f"{k} {v}" for k, v in value.items()) or "none"
+    if isinstance(value, list):
+        return "; ".join(map(str, value)) or "none"
     return "—" if value is None else str(value)
 
 
 def format_summary(summary: Mapping[str, object]) -> list[str]:
-    """One ``name  value`` line per figure, for the task log; per-sink figures get a line per
-    sink (``users_per_sink[file]  new 2, unchanged 18``)."""
+    """One ``name  value`` line per figure, for the task log. Per-account figures get a line
+    each, per sink where they are per sink (``users_per_sink[123456789012 file]  new 2, …``)."""
     rows: list[tuple[str, object]] = []
     for name, value in summary.items():
-        if name in PER_SINK and isinstance(value, Mapping):
-            rows.extend((f"{name}[{sink}]", figure) for sink, figure in value.items())
-        else:
+        if name != "accounts" or not isinstance(value, Mapping):
             rows.append((name, value))
+            continue
+        for account, figures in value.items():
+            for figure, inner in figures.items():
+                if figure in PER_SINK and isinstance(inner, Mapping):
+                    rows.extend((f"{figure}[{account} {sink}]", v) for sink, v in inner.items())
+                else:
+                    rows.append((f"{figure}[{account}]", inner))
     width = max((len(name) for name, _ in rows), default=0)
     return [f"{name.ljust(width)}  {_figure(value)}" for name, value in rows]
 

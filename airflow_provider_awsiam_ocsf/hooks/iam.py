@@ -1,76 +1,164 @@
-"""A thin, typed wrapper around one boto3 IAM client.
+"""A thin, typed wrapper around one boto3 IAM client, of the connection's account or of another
+account reached through ``sts:AssumeRole``.
 
 Connection handling (keys, profile, assume-role, ``endpoint_url``, region, ``config_kwargs``) is
 inherited from the amazon provider's ``AwsBaseHook``. This hook adds paginated iterators, a count
 of the calls made by API action (for the run summary and the benchmark), a default retry policy
-for throttling, and a clear error when there are no credentials.
+for throttling, a clear error when there are no credentials, and member-account sessions.
 """
 
 from __future__ import annotations
 
+import re
 import time
-from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import cached_property
 from typing import Any
 
-from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
-from botocore.config import Config
-from botocore.exceptions import ClientError, NoCredentialsError, PartialCredentialsError
+import boto3
+import botocore.session
+from botocore.credentials import DeferredRefreshableCredentials
+from botocore.exceptions import ClientError
 
-from airflow_provider_awsiam_ocsf.errors import NoAwsCredentialsError
-
-# IAM throttles without publishing a rate; "standard" retries Throttling with jittered exponential
-# backoff. A connection's own ``config_kwargs.retries`` wins over this default.
-DEFAULT_RETRIES = {"mode": "standard", "max_attempts": 10}
+from airflow_provider_awsiam_ocsf.accounts import (
+    DEFAULT_ROLE_SESSION_NAME,
+    valid_role_session_name,
+)
+from airflow_provider_awsiam_ocsf.arn import account_id_of
+from airflow_provider_awsiam_ocsf.errors import MemberAccountUnreadableError
+from airflow_provider_awsiam_ocsf.hooks.base import CountingAwsHook, error_code, error_message
 
 # IAM's account-wide listings default to 100 items a page; 1,000 is their maximum.
 LARGE_PAGES = {"PageSize": 1000}
 
 REPORT_NOT_READY_CODES = {"ReportInProgress", "LimitExceeded", "ReportNotPresent"}
 
-
-def error_code(error: ClientError) -> str:
-    return error.response.get("Error", {}).get("Code", "Unknown")
+_SIGV4_CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
 
 
-class IamHook(AwsBaseHook):
+class IamHook(CountingAwsHook):
     """Interact with AWS IAM through one boto3 client per hook (one hook per task).
+
+    With ``member_role_arn``, the client reads that role's account: its credentials come from
+    ``sts:AssumeRole``, always made with the connection's own session (never chained from another
+    member's credentials), on the first call, and again only when they near expiry.
+
+    :param member_role_arn: the role to assume in another account; None (default) reads the
+        connection's own account with its own credentials
+    :param role_session_name: the ``RoleSessionName`` of that AssumeRole, e.g.
+        ``airflow-<dag_id>`` (made valid: ``[\\w+=,.@-]``, at most 64 characters)
 
     .. seealso:: https://boto3.amazonaws.com/v1/documentation/api/latest/reference/services/iam.html
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        member_role_arn: str | None = None,
+        role_session_name: str = DEFAULT_ROLE_SESSION_NAME,
+        **kwargs: Any,
+    ) -> None:
         kwargs["client_type"] = "iam"
         super().__init__(*args, **kwargs)
-        self.calls: Counter[str] = Counter()
+        self.member_role_arn = member_role_arn or None
+        self.role_session_name = valid_role_session_name(role_session_name)
+        # The access key id that signed each AssumeRole request (retries included), for tests.
+        self.assume_role_signers: list[str] = []
 
-    @property
-    def config(self) -> Config:
-        """The botocore config of the connection (or the hook's ``config``), with
-        :data:`DEFAULT_RETRIES` when neither says how to retry."""
-        config = super().config
-        if config.retries is None:
-            config = Config(retries=dict(DEFAULT_RETRIES)).merge(config)
-        return config
+    # --- sessions ------------------------------------------------------------------------------
 
     @cached_property
-    def client(self):
-        """The task's IAM client; every call through it is counted by action."""
-        client = self.conn
-        client.meta.events.register("before-call.iam", self._count_call)
-        return client
+    def base_session(self) -> boto3.session.Session:
+        """The connection's own session (keys, profile or its ``role_arn``), as AwsBaseHook
+        builds it."""
+        return super().get_session(region_name=self.region_name)
 
-    def _count_call(self, model, **_: Any) -> None:
-        self.calls[model.name] += 1
+    @cached_property
+    def base_sts(self):
+        """An STS client of :attr:`base_session` (the connection's ``endpoint_url`` applies);
+        its calls are counted, and the key that signed each AssumeRole recorded."""
+        sts = self.base_session.client(
+            "sts",
+            endpoint_url=self.conn_config.get_service_endpoint_url("sts"),
+            config=self.config,
+            verify=self.verify,
+        )
+        self._count_calls_of(sts)
+        sts.meta.events.register("before-send.sts.AssumeRole", self._record_signer)
+        return sts
 
-    @contextmanager
-    def _credentials_required(self) -> Iterator[None]:
+    def _record_signer(self, request, **_: Any) -> None:
+        authorization = request.headers.get("Authorization", b"")
+        if isinstance(authorization, bytes):
+            authorization = authorization.decode("ascii", "replace")
+        match = _SIGV4_CREDENTIAL.search(authorization)
+        self.assume_role_signers.append(match.group(1) if match else "?")
+
+    @cached_property
+    def member_session(self) -> boto3.session.Session:
+        """A session on :attr:`member_role_arn`'s credentials, assumed from :attr:`base_sts` when
+        first needed and refreshed (re-assumed from the base session) near expiry."""
+        credentials = DeferredRefreshableCredentials(
+            refresh_using=self._assume_member_role, method="sts-assume-role"
+        )
+        core = botocore.session.get_session()
+        core._credentials = credentials  # as AwsBaseHook does for a connection's role_arn
+        core.set_config_variable("region", self.base_session.region_name)
+        return boto3.session.Session(botocore_session=core)
+
+    def _assume_member_role(self) -> dict[str, str]:
+        role_arn = self.member_role_arn
+        assert role_arn is not None
         try:
-            yield
-        except (NoCredentialsError, PartialCredentialsError) as error:
-            raise NoAwsCredentialsError(self.aws_conn_id) from error
+            with self._credentials_required():
+                response = self.base_sts.assume_role(
+                    RoleArn=role_arn, RoleSessionName=self.role_session_name
+                )
+        except ClientError as error:
+            raise MemberAccountUnreadableError(
+                account_id_of(role_arn), role_arn, error_code(error), error_message(error)
+            ) from error
+        credentials = response["Credentials"]
+        self.log.info(
+            "Assumed %s as session %s (until %s)",
+            role_arn,
+            self.role_session_name,
+            credentials["Expiration"].isoformat(),
+        )
+        return {
+            "access_key": credentials["AccessKeyId"],
+            "secret_key": credentials["SecretAccessKey"],
+            "token": credentials["SessionToken"],
+            "expiry_time": credentials["Expiration"].isoformat(),
+        }
+
+    def get_session(
+        self, region_name: str | None = None, deferrable: bool = False
+    ) -> boto3.session.Session:
+        """The member session with ``member_role_arn``, the connection's own otherwise."""
+        if self.member_role_arn:
+            if deferrable:
+                raise NotImplementedError("member-account sessions are synchronous only")
+            return self.member_session
+        if deferrable or region_name not in (None, self.region_name):
+            return super().get_session(region_name=region_name, deferrable=deferrable)
+        return self.base_session
+
+    @cached_property
+    def caller_identity(self) -> dict[str, str]:
+        """``sts:GetCallerIdentity`` of the connection's own credentials (``Account``, ``Arn``,
+        ``UserId``), whatever ``member_role_arn`` says.
+
+        .. seealso:: STS.Client.get_caller_identity
+        """
+        with self._credentials_required():
+            response = self.base_sts.get_caller_identity()
+        return {key: response[key] for key in ("Account", "Arn", "UserId")}
+
+    @property
+    def account_id_of_caller(self) -> str:
+        """The connection's own account id (see :attr:`caller_identity`)."""
+        return self.caller_identity["Account"]
 
     def _paginate(self, operation: str, result_key: str, **kwargs: Any) -> Iterator[dict]:
         with self._credentials_required():

@@ -22,6 +22,7 @@ from airflow_provider_awsiam_ocsf.contracts import BatchRef, EventsBatch, SinkRe
 # Give it to ``.partial(map_index_template=...)`` so mapped instances are named by their batch.
 # It reads the rendered ``batch`` argument, so an instance that fails early is labelled too.
 BATCH_LABEL_TEMPLATE = "{{ task.batch['label'] }}"
+ACCOUNT_LABEL_TEMPLATE = "{{ task.account['label'] }}"
 
 
 def is_backfill(context: Context) -> bool:
@@ -36,6 +37,18 @@ def data_interval(context: Context) -> tuple[datetime, datetime]:
     return start.astimezone(UTC), end.astimezone(UTC)
 
 
+def max_map_length() -> int:
+    """``[core] max_map_length``: the most instances one mapped task may have."""
+    from airflow.configuration import conf
+
+    return conf.getint("core", "max_map_length", fallback=1024)
+
+
+def role_session_name(dag_id: str) -> str:
+    """Names the DAG in CloudTrail for every member role the run assumes."""
+    return f"airflow-{dag_id}"
+
+
 def as_bool(value: bool | str) -> bool:
     """A templated boolean: rendered natively it is a bool, rendered as text "True"/"False"."""
     if isinstance(value, str):
@@ -43,13 +56,32 @@ def as_bool(value: bool | str) -> bool:
     return bool(value)
 
 
-def stash(context: Context, index: int, label: str, payload: Any) -> BatchRef:
-    """Push ``payload`` as this task instance's batch ``index``; return the reference to it."""
+def stash(
+    context: Context,
+    payload: Any,
+    *,
+    account: str,
+    role_arn: str | None,
+    listing_map_index: int,
+    index: int,
+    label: str,
+) -> BatchRef:
+    """Push ``payload`` as this task instance's batch ``index`` of ``account``; return the
+    reference to it."""
     ti = context["ti"]
     map_index = -1 if ti.map_index is None else ti.map_index
-    key = f"batch_{index}" if map_index < 0 else "batch"
+    key = f"batch_{index}"
     ti.xcom_push(key=key, value=payload)
-    return BatchRef(index=index, label=label, task_id=ti.task_id, key=key, map_index=map_index)
+    return BatchRef(
+        account=account,
+        role_arn=role_arn,
+        listing_map_index=listing_map_index,
+        index=index,
+        label=label,
+        task_id=ti.task_id,
+        key=key,
+        map_index=map_index,
+    )
 
 
 def fetch(context: Context, ref: BatchRef) -> Any:
@@ -90,7 +122,16 @@ class BatchOperator(BaseOperator):
 
     def pass_on(self, context: Context, payload: Any) -> BatchRef:
         """Stash this task's result for the batch and return the reference downstream."""
-        return stash(context, self.batch["index"], self.batch["label"], payload)
+        b = self.batch
+        return stash(
+            context,
+            payload,
+            account=b["account"],
+            role_arn=b["role_arn"],
+            listing_map_index=b["listing_map_index"],
+            index=b["index"],
+            label=b["label"],
+        )
 
 
 class SinkOperator(BatchOperator):
@@ -104,6 +145,7 @@ class SinkOperator(BatchOperator):
     template_fields: Sequence[str] = ("batch", "sinks")
 
     def __init__(self, *, sinks: Sequence[str] | None = None, **kwargs: Any) -> None:
+        kwargs.setdefault("trigger_rule", "all_done")  # one account's failure is not the others'
         super().__init__(**kwargs)
         self.sinks = sinks
 
@@ -116,6 +158,7 @@ class SinkOperator(BatchOperator):
         batch: EventsBatch = self.payload(context)
         events = [batch["events"][i] for i in batch["send"].get(self.sink_name, [])]
         report = self.deliver(context, events)
+        report["account"], report["index"] = self.batch["account"], self.batch["index"]
         self.log.info(
             "%s: %s sink delivered %d events",
             self.batch["label"],

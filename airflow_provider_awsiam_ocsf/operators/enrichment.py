@@ -18,7 +18,11 @@ from airflow_provider_awsiam_ocsf.contracts import (
 )
 from airflow_provider_awsiam_ocsf.hooks.iam import IamHook
 from airflow_provider_awsiam_ocsf.inventory import AccountCatalog, IamUser
-from airflow_provider_awsiam_ocsf.operators.base import BatchOperator, as_bool
+from airflow_provider_awsiam_ocsf.operators.base import (
+    BatchOperator,
+    as_bool,
+    role_session_name,
+)
 
 PROGRESS_EVERY = 100  # users between progress lines
 
@@ -29,8 +33,8 @@ class EnrichIamUsersOperator(BatchOperator, AwsBaseOperator[IamHook]):
 
     Returns the :class:`BatchRef` of the enriched users; pushes an :class:`EnrichmentSummary`.
 
-    :param batch: the batch of listed users (templated; mapped over)
-    :param catalog: the account catalog pushed by ``list_users`` (templated)
+    :param batch: the batch of listed users (templated; mapped over); it names its account, the
+        role to read it with and the ``list_users`` instance that holds the account's catalog
     :param access_key_ids: read access key ids (ListAccessKeys per user holding a key) (templated)
     :param aws_conn_id: the ``aws`` connection of the account (templated)
     :param region_name: AWS region of the IAM client (templated)
@@ -39,26 +43,44 @@ class EnrichIamUsersOperator(BatchOperator, AwsBaseOperator[IamHook]):
     """
 
     aws_hook_class = IamHook
-    template_fields: Sequence[str] = aws_template_fields("batch", "catalog", "access_key_ids")
+    template_fields: Sequence[str] = aws_template_fields("batch", "access_key_ids")
     ui_color = "#ffd8a8"
 
     def __init__(
         self,
         *,
-        catalog: dict | AccountCatalog,
         access_key_ids: bool | str = True,
+        listing_task_id: str = "list_users",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.catalog = catalog
         self.access_key_ids = access_key_ids
+        self.listing_task_id = listing_task_id
+
+    @property
+    def _hook_parameters(self) -> dict[str, Any]:
+        return {
+            **super()._hook_parameters,
+            "member_role_arn": self.batch["role_arn"],
+            "role_session_name": role_session_name(self.dag_id),
+        }
+
+    def catalog(self, context: Context) -> AccountCatalog:
+        """The batch's account catalog, from that account's ``list_users`` instance only."""
+        return AccountCatalog.model_validate(
+            context["ti"].xcom_pull(
+                task_ids=self.listing_task_id,
+                key=XComKey.CATALOG,
+                map_indexes=self.batch["listing_map_index"],
+            )
+        )
 
     def execute(self, context: Context) -> BatchRef:
         self.start_batch(context)
         label = self.batch["label"]
         batch: UsersBatch = self.payload(context)
         users = [IamUser.model_validate(u) for u in batch["users"]]
-        catalog = AccountCatalog.model_validate(self.catalog)
+        catalog = self.catalog(context)
         key_ids = as_bool(self.access_key_ids)
         enriched = []
         for done, user in enumerate(users, start=1):
@@ -67,6 +89,7 @@ class EnrichIamUsersOperator(BatchOperator, AwsBaseOperator[IamHook]):
                 self.log.info("%s: enriched %d/%d users", label, done, len(users))
         degraded = count_degradations(enriched)
         summary = EnrichmentSummary(
+            account=self.batch["account"],
             users=len(enriched),
             degraded_users=sum(1 for u in enriched if u.degraded),
             degraded=dict(degraded),

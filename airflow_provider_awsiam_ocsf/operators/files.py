@@ -26,7 +26,8 @@ def run_folder(context: Context) -> str:
 
 
 class WriteOcsfFilesOperator(SinkOperator):
-    """Write a batch to ``<output_uri>/<run folder>/part-<index>.ndjson``, replacing old tries;
+    """Write a batch to ``<output_uri>/account=<id>/<run folder>/part-<index>.ndjson``,
+    replacing old tries;
     a batch with nothing for this sink writes no file.
 
     :param batch: the batch of OCSF events (templated; mapped over)
@@ -46,7 +47,11 @@ class WriteOcsfFilesOperator(SinkOperator):
     def deliver(self, context: Context, events: list[dict]) -> SinkReport:
         if not events:
             return SinkReport(sink=self.sink_name, events=0)
-        folder = ObjectStoragePath(self.output_uri or default_output_uri()) / run_folder(context)
+        folder = (
+            ObjectStoragePath(self.output_uri or default_output_uri())
+            / f"account={self.batch['account']}"
+            / run_folder(context)
+        )
         target = folder / f"part-{self.batch['index']:05d}.ndjson"
         write_atomically(target, encode_ndjson(events))
         return SinkReport(sink=self.sink_name, events=len(events), uri=str(target))

@@ -10,16 +10,28 @@ from typing import Any
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.sdk import Context
+from botocore.exceptions import ClientError
 
-from airflow_provider_awsiam_ocsf.arn import account_id_of, partition_of
+from airflow_provider_awsiam_ocsf.arn import partition_of
 from airflow_provider_awsiam_ocsf.batching import check_batch_count
 from airflow_provider_awsiam_ocsf.collection import Strategy, Window, list_users
-from airflow_provider_awsiam_ocsf.contracts import BatchRef, ListingSummary, XComKey
+from airflow_provider_awsiam_ocsf.contracts import (
+    AccountError,
+    AccountListing,
+    AccountRef,
+    ListingSummary,
+    XComKey,
+)
 from airflow_provider_awsiam_ocsf.delivery import plan_batches
-from airflow_provider_awsiam_ocsf.hooks.iam import IamHook
-from airflow_provider_awsiam_ocsf.inventory import IamUser
+from airflow_provider_awsiam_ocsf.hooks.iam import IamHook, error_code
 from airflow_provider_awsiam_ocsf.links.aws_console import IamUsersConsoleLink
-from airflow_provider_awsiam_ocsf.operators.base import data_interval, is_backfill, stash
+from airflow_provider_awsiam_ocsf.operators.base import (
+    data_interval,
+    is_backfill,
+    max_map_length,
+    role_session_name,
+    stash,
+)
 from airflow_provider_awsiam_ocsf.state_store import load_sink_state
 
 MODES = ("incremental", "full")
@@ -35,9 +47,11 @@ class ListIamUsersOperator(AwsBaseOperator[IamHook]):
     the users created in their data interval and never read state. ``settle_seconds`` leaves the
     last moments to the next run: IAM is eventually consistent.
 
-    Returns a :class:`BatchRef` per batch of candidates; pushes the window, the account catalog,
-    the listing summary and the :class:`DeliveryPlan` to XCom (:class:`XComKey`).
+    Returns the account's :class:`AccountListing` (a :class:`BatchRef` per batch of candidates,
+    the listing summary); pushes the account catalog and the :class:`DeliveryPlan` to XCom
+    (:class:`XComKey`), or, when it fails, an :class:`AccountError`.
 
+    :param account: the :class:`AccountRef` to read (templated; mapped over)
     :param sinks: the sinks of the run (templated)
     :param strategy: ``auto``, ``bulk`` or ``per_user`` (templated)
     :param mode: ``incremental`` or ``full`` (templated)
@@ -53,7 +67,7 @@ class ListIamUsersOperator(AwsBaseOperator[IamHook]):
 
     aws_hook_class = IamHook
     template_fields: Sequence[str] = aws_template_fields(
-        "sinks", "strategy", "mode", "batch_size", "settle_seconds"
+        "account", "sinks", "strategy", "mode", "batch_size", "settle_seconds"
     )
     operator_extra_links = (IamUsersConsoleLink(),)
     ui_color = "#ffe8cc"
@@ -61,6 +75,7 @@ class ListIamUsersOperator(AwsBaseOperator[IamHook]):
     def __init__(
         self,
         *,
+        account: AccountRef,
         sinks: Sequence[str] | str = ("file",),
         strategy: str = Strategy.AUTO.value,
         mode: str = "incremental",
@@ -69,6 +84,7 @@ class ListIamUsersOperator(AwsBaseOperator[IamHook]):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.account = account
         self.sinks = sinks
         self.strategy = strategy
         self.mode = mode
@@ -84,27 +100,32 @@ class ListIamUsersOperator(AwsBaseOperator[IamHook]):
         run_after = context["dag_run"].run_after.astimezone(UTC)
         return Window(until=run_after - timedelta(seconds=int(self.settle_seconds)))
 
-    @staticmethod
-    def max_map_length() -> int:
-        from airflow.configuration import conf
+    @property
+    def _hook_parameters(self) -> dict[str, Any]:
+        return {
+            **super()._hook_parameters,
+            "member_role_arn": self.account["role_arn"],
+            "role_session_name": role_session_name(self.dag_id),
+        }
 
-        return conf.getint("core", "max_map_length", fallback=1024)
+    def execute(self, context: Context) -> AccountListing:
+        try:
+            return self.list_account(context)
+        except Exception as error:
+            # Kept for the run summary (pushed XComs survive a failed try).
+            context["ti"].xcom_push(key=XComKey.ERROR, value=account_error(self.account, error))
+            raise
 
-    def account_of(self, users: list[IamUser]) -> str:
-        """From the users' ARNs, else (no users) from STS GetCallerIdentity."""
-        for user in users:
-            account = account_id_of(user.arn)
-            if account:
-                return account
-        return self.hook.account_id
-
-    def execute(self, context: Context) -> list[BatchRef]:
+    def list_account(self, context: Context) -> AccountListing:
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {self.mode!r}")
+        account = self.account["account"]
         sinks = [self.sinks] if isinstance(self.sinks, str) else list(self.sinks)
         window = self.window_for(context)
+        assert window.until is not None
         self.log.info(
-            "Listing users created in [%s, %s) with strategy %s",
+            "%s: listing users created in [%s, %s) with strategy %s",
+            self.account["label"],
             window.since or "the beginning",
             window.until,
             self.strategy,
@@ -114,7 +135,6 @@ class ListIamUsersOperator(AwsBaseOperator[IamHook]):
         # Always persisted: the task runner resolves extra links after every run, empty ones too.
         partition = partition_of(users[0].arn) if users else self.hook.client.meta.partition
         IamUsersConsoleLink.persist(context, partition=partition)
-        account = self.account_of(users)
         states = None
         if not is_backfill(context):
             states = {
@@ -131,10 +151,23 @@ class ListIamUsersOperator(AwsBaseOperator[IamHook]):
             detect_changes=listing.strategy is Strategy.BULK,
             partition=partition,
             account=account,
+            logged_time=window.until,
         )
         candidates = sum(len(b["users"]) for _, b in batches)
-        check_batch_count(candidates, size, self.max_map_length())
-        refs = [stash(context, n, label, batch) for n, (label, batch) in enumerate(batches)]
+        check_batch_count(candidates, size, max_map_length())
+        ti = context["ti"]
+        refs = [
+            stash(
+                context,
+                batch,
+                account=account,
+                role_arn=self.account["role_arn"],
+                listing_map_index=-1 if ti.map_index is None else ti.map_index,
+                index=n,
+                label=label,
+            )
+            for n, (label, batch) in enumerate(batches)
+        ]
         summary = ListingSummary(
             account=account,
             strategy=listing.strategy.value,
@@ -146,8 +179,8 @@ class ListIamUsersOperator(AwsBaseOperator[IamHook]):
             report_fallback_users=listing.report_fallback_users,
         )
         self.log.info(
-            "Account %s: listed %d users (%s strategy, %d IAM calls); %d to enrich in %d batches",
-            account,
+            "%s: listed %d users (%s strategy, %d calls); %d to enrich in %d batches",
+            self.account["label"],
             len(users),
             listing.strategy.value,
             sum(self.hook.calls.values()),
@@ -156,9 +189,17 @@ class ListIamUsersOperator(AwsBaseOperator[IamHook]):
         )
         for sink, info in (plan or {"sinks": {}})["sinks"].items():
             self.log.info("Sink %s: %s settled at listing", sink, info["counts"])
-        ti = context["ti"]
-        ti.xcom_push(key=XComKey.WINDOW, value=window.model_dump(mode="json"))
         ti.xcom_push(key=XComKey.CATALOG, value=listing.catalog.model_dump(mode="json"))
-        ti.xcom_push(key=XComKey.SUMMARY, value=summary)
         ti.xcom_push(key=XComKey.PLAN, value=plan)
-        return refs
+        return AccountListing(
+            account=account,
+            label=self.account["label"],
+            batches=refs,
+            summary=summary,
+            window_end=window.until.isoformat(),
+        )
+
+
+def account_error(account: AccountRef, error: BaseException) -> AccountError:
+    code = error_code(error) if isinstance(error, ClientError) else type(error).__name__
+    return AccountError(account=account["account"], code=code, message=str(error))

@@ -8,8 +8,7 @@ from typing import Any
 
 from airflow.sdk import Context
 
-from airflow_provider_awsiam_ocsf.collection import Window
-from airflow_provider_awsiam_ocsf.contracts import BatchRef, UsersBatch, XComKey
+from airflow_provider_awsiam_ocsf.contracts import BatchRef, BatchUpdate, UsersBatch, XComKey
 from airflow_provider_awsiam_ocsf.delivery import settle_batch
 from airflow_provider_awsiam_ocsf.operators.base import BatchOperator, as_bool
 
@@ -20,29 +19,25 @@ class IamUsersToOcsfOperator(BatchOperator):
     sink's :class:`SinkUpdate`.
 
     :param batch: the batch of enriched users (templated; mapped over)
-    :param window: the run's window; its end is every event's ``metadata.logged_time``
-        (templated)
     :param access_key_ids: put access key ids in ``user.programmatic_credentials`` (templated)
     """
 
-    template_fields: Sequence[str] = ("batch", "window", "access_key_ids")
+    template_fields: Sequence[str] = ("batch", "access_key_ids")
     ui_color = "#d0ebff"
 
-    def __init__(self, *, window: Any, access_key_ids: bool | str = True, **kwargs: Any) -> None:
+    def __init__(self, *, access_key_ids: bool | str = True, **kwargs: Any) -> None:
+        kwargs.setdefault("trigger_rule", "all_done")  # one account's failure is not the others'
         super().__init__(**kwargs)
-        self.window = window
         self.access_key_ids = access_key_ids
 
     def execute(self, context: Context) -> BatchRef:
         self.start_batch(context)
-        window = Window.model_validate(self.window)
-        if window.until is None:
-            raise ValueError("the run's window has no end")
         batch: UsersBatch = self.payload(context)
-        events, updates = settle_batch(
-            batch, logged_time=window.until, access_key_ids=as_bool(self.access_key_ids)
+        events, updates = settle_batch(batch, access_key_ids=as_bool(self.access_key_ids))
+        context["ti"].xcom_push(
+            key=XComKey.STATE_UPDATES,
+            value=BatchUpdate(account=self.batch["account"], sinks=updates),
         )
-        context["ti"].xcom_push(key=XComKey.STATE_UPDATES, value=updates)
         for sink, indexes in events["send"].items():
             self.log.info(
                 "%s: %d of %d events for sink %s",

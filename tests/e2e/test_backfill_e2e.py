@@ -3,8 +3,8 @@ LocalExecutor) against moto's IAM server over HTTP.
 
 Users are created across three days at chosen instants; a backfill of four hourly intervals
 (2026-03-01T23:00 → 2026-03-02T03:00, the last one empty) must write each interval's users, and
-only them, to ``interval=<start>_<end>``, never create the checkpoint Variable, and a reprocessing
-backfill must rewrite byte-identical files.
+only them, to ``account=<id>/interval=<start>_<end>``, never create a state Variable, and a
+reprocessing backfill must rewrite byte-identical files.
 """
 
 from __future__ import annotations
@@ -151,11 +151,14 @@ def test_backfill_writes_each_interval_and_reprocessing_is_identical(
     runs = wait_for_backfill(stack, started)
     assert all(r["conf"]["output_uri"] == f"file://{output}" for r in runs)
 
-    # Each interval's folder holds exactly its users; the empty interval wrote nothing.
-    folders = {p.name for p in output.iterdir()}
+    # Each interval's folder (in the account's) holds exactly its users; the empty interval
+    # wrote nothing.
+    assert [p.name for p in output.iterdir()] == ["account=123456789012"]
+    account = output / "account=123456789012"
+    folders = {p.name for p in account.iterdir()}
     assert folders == set(EXPECTED), folders
     for name, users in EXPECTED.items():
-        files = sorted((output / name).iterdir())
+        files = sorted((account / name).iterdir())
         assert [f.name for f in files] == ["part-00000.ndjson"], files
         events = [json.loads(line) for line in files[0].read_text().splitlines()]
         assert {e["user"]["name"] for e in events} == users

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.e2e
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 ARTIFACTS = REPO / "test-artifacts"
-LABELS = ("users 1–10", "users 11–20")  # en dash, as batch_label() writes it
+LABELS = ("123456789012 · users 1–10", "123456789012 · users 11–20")  # en dash, middle dot
 CHROMIUM_FLAGS = (
     "--headless",
     "--no-sandbox",

@@ -9,6 +9,7 @@ from datetime import UTC
 import pytest
 
 from tests.support.dag_runs import (
+    ACCOUNT,
     DAG_ID,
     forget_state,
     read_events,
@@ -38,6 +39,14 @@ def runs(iam, airflow_home, tmp_path):
 
     yield run
     forget_state()
+
+
+def per_sink(summary, account: str = ACCOUNT) -> dict:
+    return summary["accounts"][account]["users_per_sink"]
+
+
+def state_of(summary, account: str = ACCOUNT) -> dict:
+    return summary["accounts"][account]["state"]
 
 
 def names(events) -> list[str]:
@@ -110,13 +119,13 @@ def test_bulk_incremental_runs_deliver_every_kind_of_change_once(iam, runs, ocsf
     seed_for_changes(iam)
     state, summary, first = runs(strategy="bulk")
     assert state == "success" and len(first) == 11
-    assert summary["users_per_sink"]["file"] == {"new": 11}
+    assert per_sink(summary)["file"] == {"new": 11}
     changed = change_everything(iam)
 
     state, summary, second = runs(strategy="bulk")
     assert state == "success"
     assert names(second) == sorted(changed)
-    assert summary["users_per_sink"]["file"] == {"changed": len(changed)}
+    assert per_sink(summary)["file"] == {"changed": len(changed)}
     for event in second:
         ocsf_validator(event)
     users = by_name(second)
@@ -133,7 +142,7 @@ def test_bulk_incremental_runs_deliver_every_kind_of_change_once(iam, runs, ocsf
 
     state, summary, third = runs(strategy="bulk")
     assert state == "success" and third == []
-    assert summary["users_per_sink"]["file"] == {"unchanged": 11}
+    assert per_sink(summary)["file"] == {"unchanged": 11}
 
 
 def test_per_user_leaves_changes_to_full_runs(iam, runs):
@@ -144,11 +153,11 @@ def test_per_user_leaves_changes_to_full_runs(iam, runs):
 
     state, summary, incremental = runs(strategy="per_user")
     assert state == "success" and names(incremental) == ["newcomer"]
-    assert summary["users_per_sink"]["file"] == {"new": 1, "unchanged": 11}
+    assert per_sink(summary)["file"] == {"new": 1, "unchanged": 11}
 
     state, summary, full = runs(strategy="per_user", mode="full")
     assert state == "success" and len(full) == 12  # full runs send everyone
-    assert summary["users_per_sink"]["file"] == {
+    assert per_sink(summary)["file"] == {
         "changed": len(changed),
         "unchanged": 12 - len(changed),
     }
@@ -166,7 +175,7 @@ def test_deleted_user_gives_exactly_one_tombstone(iam, runs, ocsf_validator, str
 
     state, summary, second = runs(strategy=strategy)
     assert state == "success" and names(second) == ["goes", "pathy"]
-    assert summary["users_per_sink"]["file"]["deleted"] == 2
+    assert per_sink(summary)["file"]["deleted"] == 2
     tombstone = by_name(second)["goes"]
     ocsf_validator(second[0])
     assert tombstone["uid"] == goes["uid"] and tombstone["uid_alt"] == goes["uid_alt"]
@@ -189,7 +198,7 @@ def test_recreated_user_is_a_tombstone_and_a_new_user(iam, runs):
     assert "deleted_time" in new["user"]["ldap_person"]  # sorted last: the tombstone
     assert new["user"]["uid_alt"] == first[0]["user"]["uid_alt"]
     assert old["user"]["uid_alt"] != first[0]["user"]["uid_alt"]
-    assert summary["users_per_sink"]["file"] == {"new": 1, "deleted": 1}
+    assert per_sink(summary)["file"] == {"new": 1, "deleted": 1}
 
 
 def test_failed_listing_concludes_no_deletion(iam, iam_endpoint, runs, monkeypatch):
@@ -249,7 +258,7 @@ def test_a_sink_added_later_receives_everyone_and_a_failing_sink_catches_up(
         "c",
         "d",
     ]
-    assert summary["users_per_sink"] == {"file": {"new": 1, "unchanged": 3}, "sekoia": {"new": 4}}
+    assert per_sink(summary) == {"file": {"new": 1, "unchanged": 3}, "sekoia": {"new": 4}}
 
     add_users(iam, ["e"])
     iam.tag_user(UserName="a", Tags=[{"Key": "k", "Value": "v"}])
@@ -259,8 +268,8 @@ def test_a_sink_added_later_receives_everyone_and_a_failing_sink_catches_up(
     state, summary, files = runs(**both)
     assert state == "failed" and names(files) == ["a", "e"]
     assert sink_state("sekoia") == sekoia_state  # left where it was
-    assert "left as it was" in summary["state"]["sekoia"]
-    assert summary["state"]["file"].startswith("committed")
+    assert "left as it was" in state_of(summary)["sekoia"]
+    assert state_of(summary)["file"].startswith("committed")
 
     sekoia_server.requests.clear()
     state, summary, files = runs(**both)
@@ -282,7 +291,7 @@ def test_user_delivered_without_mfa_is_delivered_again_once_it_can_be_read(
     # The reader itself is a user of the account (created by restricted_reader).
     state, summary, second = runs(strategy="per_user", aws_conn_id=conn)
     assert state == "success" and by_name(second)["alice"]["has_mfa"] is False
-    assert summary["users_per_sink"]["file"]["incomplete_retried"] >= 1
+    assert per_sink(summary)["file"]["incomplete_retried"] >= 1
     assert runs(strategy="per_user", aws_conn_id=conn)[2] == []
 
 
@@ -295,7 +304,7 @@ def test_previous_release_checkpoint_is_honoured_on_first_run(iam, runs, monkeyp
     monkeypatch.setenv(f"AIRFLOW_VAR_{DAG_ID.upper()}__CHECKPOINT__AWS_DEFAULT", checkpoint)
     state, summary, events = runs(strategy="bulk")
     assert state == "success" and names(events) == ["created.after"]
-    assert summary["users_per_sink"]["file"] == {"adopted": 1, "new": 1}
+    assert per_sink(summary)["file"] == {"adopted": 1, "new": 1}
     held = sink_state()["users"]
     assert len(held) == 2  # the adopted user is recorded, so its changes are seen from now on
     iam.tag_user(UserName="delivered.before", Tags=[{"Key": "k", "Value": "v"}])

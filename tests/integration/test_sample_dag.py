@@ -112,7 +112,7 @@ def test_mapped_instances_are_labelled_by_batch(iam, fresh):
             .order_by(TaskInstance.start_date.desc())
             .limit(2)
         }
-    assert labels == {"users 1–10", "users 11–15"}
+    assert labels == {"123456789012 · users 1–10", "123456789012 · users 11–15"}
 
 
 def test_second_run_emits_exactly_the_users_created_since(iam, fresh, tmp_path):
@@ -138,7 +138,9 @@ def test_failed_write_keeps_the_checkpoint_and_the_next_run_delivers(iam, fresh,
     assert "failed" in tasks["write_files"]
     assert tasks["commit_checkpoint"] == ["failed"]  # after leaving the file state alone
     assert checkpoint_value() == checkpoint
-    assert last_failed_label("write_files") == "users 1–2"  # labelled though it failed
+    assert (
+        last_failed_label("write_files") == "123456789012 · users 1–2"
+    )  # labelled though it failed
     assert run_sample_dag({**fresh, "output_uri": f"file://{tmp_path}/retry"})[0] == "success"
     assert names(read_events(tmp_path / "retry")) == {"second.user", "third.user"}
 

@@ -24,42 +24,70 @@ def test_too_many_batches_fail_with_the_batch_size_to_use():
         check_batch_count(10_241, 10, limit=1024)
 
 
-def test_summary_adds_up_listing_enrichment_and_every_sink_batch():
-    listing = {
-        "strategy": "per_user",
-        "users_listed": 3,
+def listing(account: str, strategy: str = "per_user", users: int = 3) -> dict:
+    return {
+        "account": account,
+        "strategy": strategy,
+        "users_listed": users,
         "batches": 2,
         "iam_calls": {"ListUsers": 1},
         "degraded": {},
+        "report_unusable_rows": 0,
+        "report_fallback_users": 0,
     }
+
+
+def test_summary_adds_up_accounts_enrichment_and_every_sink_batch():
     enrichments = [
         {
+            "account": "111111111111",
             "users": 2,
             "degraded_users": 1,
             "degraded": {"ListMFADevices:AccessDenied": 1},
             "iam_calls": {"ListMFADevices": 2},
         },
-        {"users": 1, "degraded_users": 0, "degraded": {}, "iam_calls": {"ListMFADevices": 1}},
+        {
+            "account": "222222222222",
+            "users": 1,
+            "degraded_users": 0,
+            "degraded": {},
+            "iam_calls": {"ListMFADevices": 1},
+        },
     ]
     deliveries = [
-        {"sink": "file", "events": 2},
-        {"sink": "file", "events": 1},
-        {"sink": "sekoia", "events": 3, "requests": 1, "retries": 0},
+        {"sink": "file", "account": "111111111111", "events": 2},
+        {"sink": "file", "account": "222222222222", "events": 1},
+        {"sink": "sekoia", "account": "111111111111", "events": 3, "requests": 1, "retries": 0},
     ]
-    summary = run_summary(listing, enrichments, deliveries)
+    summary = run_summary(
+        [listing("111111111111"), listing("222222222222", "bulk")], enrichments, deliveries
+    )
+    assert summary["strategy"] == "bulk, per_user" and summary["users_listed"] == 6
     assert summary["users_enriched"] == 3 and summary["users_degraded"] == 1
     assert summary["degraded"] == {"ListMFADevices:AccessDenied": 1}
     assert summary["events_per_sink"] == {"file": 3, "sekoia": 3}
-    assert summary["iam_calls"] == {"ListMFADevices": 3, "ListUsers": 1}
-    assert summary["iam_calls_total"] == 4
+    assert summary["iam_calls"] == {"ListMFADevices": 3, "ListUsers": 2}
+    assert summary["iam_calls_total"] == 5
 
 
-def test_summary_prints_one_figure_per_line():
+def test_summary_prints_one_figure_per_line_and_per_account_sink():
     lines = format_summary(
-        {"strategy": "bulk", "events_per_sink": {"file": 20, "sekoia": 20}, "degraded": {}}
+        {
+            "strategy": "bulk",
+            "events_per_sink": {"file": 20, "sekoia": 20},
+            "degraded": {},
+            "accounts": {
+                "123456789012": {
+                    "label": "123456789012 · Prod",
+                    "users_per_sink": {"file": {"new": 2}},
+                }
+            },
+        }
     )
     assert lines == [
-        "strategy         bulk",
-        "events_per_sink  file 20, sekoia 20",
-        "degraded         none",
+        "strategy                           bulk",
+        "events_per_sink                    file 20, sekoia 20",
+        "degraded                           none",
+        "label[123456789012]                123456789012 · Prod",
+        "users_per_sink[123456789012 file]  new 2",
     ]

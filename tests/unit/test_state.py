@@ -195,8 +195,12 @@ def test_batches_carry_only_what_some_sink_needs_and_tombstones_come_last():
         detect_changes=True,
         partition="aws",
         account="123456789012",
+        logged_time=END,
     )
-    assert [label for label, _ in batches] == ["users 1–2", "users 3–3"]
+    assert [label for label, _ in batches] == [
+        "123456789012 · users 1–2",
+        "123456789012 · users 3–3",
+    ]
     first, last = batches[0][1], batches[1][1]
     assert first["actions"]["file"] == {b.user_id: "if_changed"}
     assert first["actions"]["sekoia"] == {a.user_id: "send", b.user_id: "send"}
@@ -217,8 +221,9 @@ def test_deletions_alone_get_a_batch_of_their_own():
         detect_changes=True,
         partition="aws",
         account="123456789012",
+        logged_time=END,
     )
-    assert [label for label, _ in batches] == ["deleted users"]
+    assert [label for label, _ in batches] == ["123456789012 · deleted users"]
     assert batches[0][1]["users"] == []
 
 
@@ -234,8 +239,9 @@ def test_settled_batch_sends_each_sink_its_events_and_one_tombstone_per_deleted_
         detect_changes=True,
         partition="aws",
         account="123456789012",
+        logged_time=END,
     )
-    events, updates = settle_batch(batch, logged_time=END, access_key_ids=True)
+    events, updates = settle_batch(batch, access_key_ids=True)
     assert len(events["events"]) == 2  # a, and one tombstone for both sinks
     assert events["send"] == {"file": [0, 1], "sekoia": [0, 1]}
     assert updates["file"]["counts"] == {"changed": 1}
@@ -255,5 +261,6 @@ def test_backfill_batches_send_every_user_and_plan_nothing():
         detect_changes=True,
         partition="aws",
         account="123456789012",
+        logged_time=END,
     )
     assert plan is None and batches[0][1]["actions"] == {"file": {user("a").user_id: "send"}}

@@ -1,0 +1,72 @@
+"""What this provider's AWS hooks add to the amazon provider's ``AwsBaseHook``.
+
+Connection handling (keys, profile, assume-role, ``endpoint_url``, region, ``config_kwargs``) is
+inherited. Added: a count of the calls made by API action (for the run summary and the
+benchmark), a default retry policy for throttling, and a clear error when there are no
+credentials.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cached_property
+from typing import Any
+
+from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+from botocore.config import Config
+from botocore.exceptions import ClientError, NoCredentialsError, PartialCredentialsError
+
+from airflow_provider_awsiam_ocsf.errors import NoAwsCredentialsError
+
+# IAM and Organizations throttle without publishing a rate; "standard" retries Throttling (and
+# TooManyRequestsException) with jittered exponential backoff. A connection's own
+# ``config_kwargs.retries`` wins over this default.
+DEFAULT_RETRIES = {"mode": "standard", "max_attempts": 10}
+
+
+def error_code(error: ClientError) -> str:
+    return error.response.get("Error", {}).get("Code", "Unknown")
+
+
+def error_message(error: ClientError) -> str:
+    return error.response.get("Error", {}).get("Message") or str(error)
+
+
+class CountingAwsHook(AwsBaseHook):
+    """An ``AwsBaseHook`` whose client counts its calls by action in :attr:`calls`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.calls: Counter[str] = Counter()
+
+    @property
+    def config(self) -> Config:
+        """The botocore config of the connection (or the hook's ``config``), with
+        :data:`DEFAULT_RETRIES` when neither says how to retry."""
+        config = super().config
+        if config.retries is None:
+            config = Config(retries=dict(DEFAULT_RETRIES)).merge(config)
+        return config
+
+    @cached_property
+    def client(self):
+        """The task's client; every call through it is counted by action."""
+        client = self.conn
+        self._count_calls_of(client)
+        return client
+
+    def _count_calls_of(self, client) -> None:
+        # Once per API call (retries are below it), and before botocore's Stubber answers.
+        client.meta.events.register("before-parameter-build", self._count_call)
+
+    def _count_call(self, model, **_: Any) -> None:
+        self.calls[model.name] += 1
+
+    @contextmanager
+    def _credentials_required(self) -> Iterator[None]:
+        try:
+            yield
+        except (NoCredentialsError, PartialCredentialsError) as error:
+            raise NoAwsCredentialsError(self.aws_conn_id) from error

@@ -1,0 +1,156 @@
+"""Organisation mode, the pure part: member role ARNs, account ids, role session names, and which
+accounts of a ListAccounts answer are read."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from airflow_provider_awsiam_ocsf.accounts import split_active, valid_role_session_name
+from airflow_provider_awsiam_ocsf.arn import account_id_of, is_account_id, role_arn
+
+JOINED = dt.datetime(2024, 5, 2, 9, 30, tzinfo=dt.UTC)
+
+
+def listed(account_id: str, name: str, state: str, status: str | None = None) -> dict:
+    """One item of organizations:ListAccounts, as the API answers it."""
+    item = {
+        "Id": account_id,
+        "Arn": f"arn:aws:organizations::123456789012:account/o-exampleorgid/{account_id}",
+        "Email": f"{name.lower()}@example.com",
+        "Name": name,
+        "State": state,
+        "JoinedMethod": "CREATED",
+        "JoinedTimestamp": JOINED,
+    }
+    if status is not None:
+        item["Status"] = status  # retired: kept by the API for a while, never read
+    return item
+
+
+# --- role ARNs ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("partition", "account", "name", "expected"),
+    [
+        (
+            "aws",
+            "222222222222",
+            "iam-inventory-reader",
+            "arn:aws:iam::222222222222:role/iam-inventory-reader",
+        ),
+        ("aws-us-gov", "012345678901", "reader", "arn:aws-us-gov:iam::012345678901:role/reader"),
+        ("aws-cn", "333333333333", "reader", "arn:aws-cn:iam::333333333333:role/reader"),
+        ("aws", "222222222222", "ops/reader", "arn:aws:iam::222222222222:role/ops/reader"),
+        (
+            "aws",
+            "222222222222",
+            "/ops/audit/reader",
+            "arn:aws:iam::222222222222:role/ops/audit/reader",
+        ),
+        ("aws", "222222222222", "Reader+=,.@-_1", "arn:aws:iam::222222222222:role/Reader+=,.@-_1"),
+    ],
+)
+def test_role_arn_in_any_partition_with_or_without_a_path(partition, account, name, expected):
+    assert role_arn(partition, account, name) == expected
+    assert account_id_of(expected) == account
+
+
+@pytest.mark.parametrize(
+    ("partition", "account", "name"),
+    [
+        ("aws", "22222222222", "reader"),  # 11 digits
+        ("aws", "2222222222222", "reader"),  # 13 digits
+        ("aws", "22222222222a", "reader"),
+        ("", "222222222222", "reader"),
+        ("aws", "222222222222", ""),
+        ("aws", "222222222222", "ops//reader"),
+        ("aws", "222222222222", "bad name"),
+        ("aws", "222222222222", "r" * 65),
+    ],
+)
+def test_role_arn_refuses_a_bad_account_id_partition_or_role_name(partition, account, name):
+    with pytest.raises(ValueError):
+        role_arn(partition, account, name)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("123456789012", True),
+        ("012345678901", True),  # leading zero: ids are strings
+        (123456789012, False),  # an int has lost or may lose its leading zeros
+        ("12345678901", False),
+        ("1234567890123", False),
+        ("12345678901a", False),
+        (" 12345678901", False),
+        ("١٢٣٤٥٦٧٨٩٠١٢", False),  # Arabic-Indic digits are digits, not an account id
+        (None, False),
+    ],
+)
+def test_is_account_id_wants_a_string_of_12_ascii_digits(value, expected):
+    assert is_account_id(value) is expected
+
+
+# --- role session names ------------------------------------------------------------------------
+
+
+def test_role_session_name_names_the_dag():
+    assert valid_role_session_name("airflow-aws_iam_users_ocsf") == "airflow-aws_iam_users_ocsf"
+    assert valid_role_session_name("airflow-a.b@c=d,e+f") == "airflow-a.b@c=d,e+f"
+
+
+def test_role_session_name_is_made_valid_and_at_most_64_characters():
+    assert valid_role_session_name("airflow-my dag/é:prod") == "airflow-my-dag-prod"
+    long = valid_role_session_name("airflow-" + "d" * 100)
+    assert long == ("airflow-" + "d" * 100)[:64] and len(long) == 64
+    assert valid_role_session_name("") == "airflow-iam-inventory"
+    assert valid_role_session_name("x") == "airflow-iam-inventory"  # STS wants 2 at least
+
+
+# --- which accounts are read -------------------------------------------------------------------
+
+
+def test_split_active_reads_active_accounts_and_skips_the_others():
+    answer = {
+        "Accounts": [
+            listed("123456789012", "master", "ACTIVE", status="ACTIVE"),
+            listed("222222222222", "Prod", "ACTIVE"),
+            listed("333333333333", "Old", "SUSPENDED", status="SUSPENDED"),
+            listed("444444444444", "Closing", "PENDING_CLOSURE"),
+        ]
+    }
+    active, skipped = split_active(answer["Accounts"])
+    assert [a["Id"] for a in active] == ["123456789012", "222222222222"]
+    assert active[1] is answer["Accounts"][1]  # given back as listed
+    assert skipped == [
+        {"Id": "333333333333", "Name": "Old", "State": "SUSPENDED"},
+        {"Id": "444444444444", "Name": "Closing", "State": "PENDING_CLOSURE"},
+    ]
+
+
+def test_split_active_reads_state_not_the_retired_status():
+    # A Status left ACTIVE does not make a suspended account readable, and the reverse.
+    active, skipped = split_active(
+        [
+            listed("222222222222", "Suspended", "SUSPENDED", status="ACTIVE"),
+            listed("333333333333", "Active", "ACTIVE", status="SUSPENDED"),
+        ]
+    )
+    assert [a["Id"] for a in active] == ["333333333333"]
+    assert [s["Id"] for s in skipped] == ["222222222222"]
+
+
+def test_split_active_skips_an_account_without_state_and_every_non_active_state():
+    states = ["PENDING_ACTIVATION", "SUSPENDED", "PENDING_CLOSURE", "CLOSED"]
+    accounts = [listed(f"55555555555{i}", f"a{i}", state) for i, state in enumerate(states)]
+    no_state = {"Id": "666666666666", "Name": "legacy", "Status": "ACTIVE"}
+    active, skipped = split_active([*accounts, no_state])
+    assert active == []
+    assert [s["State"] for s in skipped] == [*states, "UNKNOWN"]
+
+
+def test_split_active_of_an_empty_organisation():
+    assert split_active([]) == ([], [])
