@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterator
 
 import pytest
+import requests
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
@@ -49,10 +51,11 @@ def names(hook: IamHook) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def org_world(iam_endpoint) -> dict[str, str]:
+def org_world(iam_endpoint) -> Iterator[dict[str, str]]:
     """moto's shared server, emptied, holding an organisation: the management account (user
     ``mgmt.admin``) and three members created with ``create_account``, each with two users
-    created through its role; ``Sandbox`` then closed. Returns member ids by name.
+    created through its role; ``Sandbox`` then closed. Yields member ids by name, and empties
+    moto again afterwards.
 
     Built once for the module: creating member accounts loads their IAM (with AWS managed
     policies) and emptying moto reloads it, several seconds either way.
@@ -67,7 +70,8 @@ def org_world(iam_endpoint) -> dict[str, str]:
                 writer.create_user(UserName=user)
     client(iam_endpoint, "iam").create_user(UserName="mgmt.admin")
     client(iam_endpoint, "organizations").close_account(AccountId=members["Sandbox"])
-    return members
+    yield members
+    requests.post(f"{iam_endpoint}/moto-api/reset", timeout=30).raise_for_status()
 
 
 @pytest.fixture
@@ -135,37 +139,26 @@ def test_list_accounts_asks_pages_of_20_and_goes_on_past_an_empty_page(iam_endpo
     assert hook.calls == {"ListAccounts": 3}
 
 
-def test_list_accounts_outside_an_organization_names_the_fix(iam):
-    with pytest.raises(OrganizationAccountsUnreadableError) as failure:
-        OrganizationsHook(aws_conn_id="aws_default").list_accounts()
-    message = str(failure.value)
-    assert "AWSOrganizationsNotInUseException" in message
-    assert "'aws_default'" in message and "management account" in message
-    assert isinstance(failure.value.__cause__, ClientError)
-
-
 # --- reading the members -----------------------------------------------------------------------
 
 
-def test_each_member_sees_only_its_own_users(org, iam):
-    iam.create_user(UserName="mgmt.admin")
-    for name, account in org.items():
-        writer = member_hook(account).client  # the member's own IAM, through its role
-        for user in (f"{name.lower()}.alice", f"{name.lower()}.bob"):
-            writer.create_user(UserName=user)
+def test_each_member_sees_only_its_own_users(org):
     for name, account in org.items():
         hook = member_hook(account)
-        assert names(hook) == [f"{name.lower()}.alice", f"{name.lower()}.bob"]
+        assert names(hook) == member_users(name)
         details = [
             u for page in hook.iter_authorization_details(["User"]) for u in page["UserDetailList"]
         ]
+        assert sorted(u["UserName"] for u in details) == member_users(name)
         assert {u["Arn"].split(":")[4] for u in details} == {account}
+    # The connection's own account holds none of theirs, and they none of its.
     assert names(IamHook(aws_conn_id="aws_default")) == ["mgmt.admin"]
 
 
 def test_members_are_assumed_from_the_connections_keys_never_chained(org, iam_endpoint):
     first, second = member_hook(org["Prod"]), member_hook(org["Staging"])
-    assert names(first) == [] and names(second) == []  # member 2 read after member 1
+    assert names(first) == member_users("Prod")
+    assert names(second) == member_users("Staging")  # member 2 read after member 1
 
     for hook, account in ((first, org["Prod"]), (second, org["Staging"])):
         assert hook.assume_role_signers == ["testing"]  # the connection's login, never ASIA…
@@ -177,20 +170,28 @@ def test_members_are_assumed_from_the_connections_keys_never_chained(org, iam_en
 
     # Near expiry the credentials are refreshed: re-assumed from the base session again.
     credentials = second.get_session().get_credentials()
+    member_key = credentials.access_key
     credentials._expiry_time = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
-    assert names(second) == []
+    assert names(second) == member_users("Staging")
     assert second.assume_role_signers == ["testing", "testing"]
     assert second.calls["AssumeRole"] == 2
-    assert second.get_session().get_credentials().access_key != "testing"
+    assert credentials.access_key not in (member_key, "testing")
 
 
 def test_assume_role_happens_on_the_first_call_and_once_per_hook(org):
     hook = member_hook(org["Prod"])
-    assert hook.calls == {} and hook.assume_role_signers == []  # building the hook assumes nothing
+    hook.client  # noqa: B018  (building the client assumes nothing either)
+    assert hook.calls == {} and hook.assume_role_signers == []
     names(hook)
     names(hook)
     assert list(hook.iter_groups()) == []
     assert hook.calls == {"AssumeRole": 1, "ListUsers": 2, "ListGroups": 1}
+
+
+def test_the_connections_own_account_is_read_without_assume_role(org):
+    hook = IamHook(aws_conn_id="aws_default")
+    assert names(hook) == ["mgmt.admin"]
+    assert hook.calls == {"ListUsers": 1} and hook.assume_role_signers == []
 
 
 def test_caller_identity_is_the_connections_own_and_counted(org):
@@ -212,7 +213,7 @@ def test_a_connection_that_assumes_its_own_role_assumes_members_from_that_role(
     )
     monkeypatch.setenv("AIRFLOW_CONN_AWS_HUB", json.dumps(conn))
     hook = member_hook(org["Prod"], conn_id="aws_hub")
-    assert names(hook) == []
+    assert names(hook) == member_users("Prod")
     base_key = hook.base_session.get_credentials().access_key
     assert base_key != "testing"  # the connection's role, assumed by AwsBaseHook
     assert hook.assume_role_signers == [base_key]
@@ -232,12 +233,13 @@ def test_a_member_session_is_synchronous_only():
 DENIED, READABLE = "222222222222", "111111111111"
 
 
-@pytest.fixture
-def enforced_world(monkeypatch):
-    """A moto server of its own (IAM enforcement is process-wide) where the connection's user
-    ``inventory`` may do anything but ``sts:AssumeRole`` on DENIED's reader role; both members
-    have the role. Yields the connection id, with enforcement on."""
-    with moto_server_process() as endpoint:
+@pytest.fixture(scope="module")
+def enforced_world():
+    """A moto server of its own (IAM enforcement is process-wide in moto) where the connection's
+    user ``inventory`` may do anything but ``sts:AssumeRole`` on DENIED's reader role and
+    ``organizations:ListAccounts``; both members have the role, READABLE a user. Yields the
+    connection id and its access key id, with enforcement on."""
+    with moto_server_process() as endpoint, pytest.MonkeyPatch.context() as env:
         iam = client(endpoint, "iam")
         iam.create_user(UserName="inventory")
         policy = {
@@ -249,6 +251,7 @@ def enforced_world(monkeypatch):
                     "Action": "sts:AssumeRole",
                     "Resource": role_arn("aws", DENIED, READER_ROLE),
                 },
+                {"Effect": "Deny", "Action": "organizations:ListAccounts", "Resource": "*"},
             ],
         }
         iam.put_user_policy(
@@ -260,7 +263,7 @@ def enforced_world(monkeypatch):
         member_client(endpoint, READABLE).create_user(UserName="readable.alice")
         conn = json.loads(aws_connection_uri(endpoint))
         conn.update(login=key["AccessKeyId"], password=key["SecretAccessKey"])
-        monkeypatch.setenv("AIRFLOW_CONN_AWS_ENFORCED", json.dumps(conn))
+        env.setenv("AIRFLOW_CONN_AWS_ENFORCED", json.dumps(conn))
         set_enforcement(endpoint, on=True)
         yield "aws_enforced", key["AccessKeyId"]
 
@@ -291,3 +294,17 @@ def test_a_member_whose_role_cannot_be_assumed_fails_alone(enforced_world):
     readable = member_hook(READABLE, conn_id=conn_id)
     assert names(readable) == ["readable.alice"]
     assert readable.assume_role_signers == [access_key]
+
+
+def test_list_accounts_refused_names_the_fix(enforced_world):
+    conn_id, _ = enforced_world
+    with pytest.raises(OrganizationAccountsUnreadableError) as failure:
+        OrganizationsHook(aws_conn_id=conn_id).list_accounts()
+    message = str(failure.value)
+    # moto answers this JSON API with an XML error (code "403"); AWS says AccessDeniedException.
+    assert failure.value.aws_code in ("AccessDeniedException", "403")
+    assert f"with connection {conn_id!r} ({failure.value.aws_code}: " in message
+    assert "is not authorized to perform: organizations:ListAccounts" in message
+    assert "management account or a delegated administrator" in message
+    assert "organizations:ListAccounts" in message
+    assert isinstance(failure.value.__cause__, ClientError)

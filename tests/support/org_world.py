@@ -121,11 +121,13 @@ def moto_server_process(timeout: float = 20.0) -> Iterator[str]:
                 try:
                     requests.get(f"{endpoint}/moto-api/data.json", timeout=1).raise_for_status()
                     break
-                except requests.RequestException:
+                except requests.RequestException as error:
                     if process.poll() is not None or time.monotonic() > deadline:
                         log.seek(0)
                         output = log.read().decode(errors="replace")[-2000:]
-                        raise RuntimeError(f"moto server did not start on {endpoint}:\n{output}")
+                        raise RuntimeError(
+                            f"moto server did not start on {endpoint}:\n{output}"
+                        ) from error
                     time.sleep(0.1)
             yield endpoint
         finally:

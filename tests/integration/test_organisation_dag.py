@@ -1,0 +1,168 @@
+"""Organisation mode end to end: the sample DAG over every account of an AWS Organization (real
+Airflow with dag.test, moto's IAM, STS and Organizations over HTTP)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from devtools.local import aws_connection_json
+from tests.support.dag_runs import forget_state, read_events, run_and_summarize, sink_state
+from tests.support.org_world import (
+    MANAGEMENT,
+    client,
+    create_organization,
+    create_reader_role,
+    member_client,
+    moto_server_process,
+    set_enforcement,
+)
+
+
+@pytest.fixture
+def runs(iam, airflow_home, tmp_path):
+    """Runs the sample DAG into a fresh folder each time; returns (state, tasks, summary,
+    events)."""
+    forget_state()
+    count = {"n": 0}
+
+    def run(**conf):
+        count["n"] += 1
+        out = tmp_path / f"run{count['n']}"
+        conf = {"batch_size": 10, "settle_seconds": 0, "output_uri": f"file://{out}", **conf}
+        state, tasks, summary = run_and_summarize(conf)
+        return state, tasks, summary, read_events(out) if out.exists() else []
+
+    yield run
+    forget_state()
+
+
+def org_of(events) -> dict[str, set[str]]:
+    accounts: dict[str, set[str]] = {}
+    for event in events:
+        accounts.setdefault(event["user"]["org"]["uid"], set()).add(event["user"]["name"])
+    return accounts
+
+
+@pytest.fixture
+def organisation(iam, iam_endpoint):
+    """Management 123456789012 with one user; members Prod, Dev (two users each) and Old
+    (SUSPENDED, one user); ids by name."""
+    ids = create_organization(iam_endpoint, ["Prod", "Dev", "Old"])
+    iam.create_user(UserName="mgmt.admin")
+    for name, users in {"Prod": ["p1", "p2"], "Dev": ["d1", "d2"], "Old": ["o1"]}.items():
+        member = member_client(iam_endpoint, ids[name])
+        for user in users:
+            member.create_user(UserName=f"{user}.{name.lower()}")
+    client(iam_endpoint, "organizations").close_account(AccountId=ids["Old"])
+    return ids
+
+
+def test_organization_reads_every_active_account_once(organisation, runs):
+    ids = organisation
+    state, tasks, summary, events = runs(accounts="organization", strategy="bulk")
+    assert state == "success", tasks
+    assert org_of(events) == {
+        MANAGEMENT: {"mgmt.admin"},
+        ids["Prod"]: {"p1.prod", "p2.prod"},
+        ids["Dev"]: {"d1.dev", "d2.dev"},
+    }
+    assert summary["accounts_read"] == 3 and summary["accounts_failed"] == 0
+    assert any(s.startswith(ids["Old"]) and "SUSPENDED" in s for s in summary["accounts_skipped"])
+    assert tasks["list_users"] == ["success"] * 3
+    for account in (MANAGEMENT, ids["Prod"], ids["Dev"]):
+        assert sink_state(account=account)["account"] == account
+    state, _, summary, again = runs(accounts="organization", strategy="bulk")
+    assert state == "success" and again == []
+
+
+def test_a_list_of_ids_reads_only_those(organisation, runs, tmp_path):
+    ids = organisation
+    state, _, summary, events = runs(accounts=[ids["Dev"]], strategy="per_user")
+    assert state == "success"
+    assert org_of(events) == {ids["Dev"]: {"d1.dev", "d2.dev"}}
+    folders = {p.name for p in (tmp_path / "run1").iterdir()}
+    assert folders == {f"account={ids['Dev']}"}
+    assert list(summary["accounts"]) == [ids["Dev"]]
+
+
+def test_mapped_instances_are_labelled_by_account(organisation, runs):
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+
+    ids = organisation
+    assert runs(accounts="organization", strategy="bulk")[0] == "success"
+    with create_session() as session:
+        labels = {
+            ti.rendered_map_index
+            for ti in session.query(TaskInstance).filter_by(task_id="enrich_users")
+            .order_by(TaskInstance.start_date.desc())
+            .limit(3)
+        }
+    assert f"{ids['Prod']} · users 1–2" in labels
+
+
+@pytest.fixture
+def denied_world(monkeypatch):
+    """A moto server of its own with IAM enforcement: an organisation whose Prod member denies
+    the inventory principal AssumeRole (an explicit Deny), Dev allows it. Yields (endpoint, ids,
+    lift) where lift() removes the Deny."""
+    with moto_server_process() as endpoint:
+        ids = create_organization(endpoint, ["Prod", "Dev"])
+        for account in ids.values():
+            create_reader_role(endpoint, account)
+            member_client(endpoint, account).create_user(UserName=f"user.{account}")
+        iam = client(endpoint, "iam")
+        iam.create_user(UserName="inventory")
+        key = iam.create_access_key(UserName="inventory")["AccessKey"]
+        prod_role = f"arn:aws:iam::{ids['Prod']}:role/iam-inventory-reader"
+
+        def policy(deny: bool) -> None:
+            statements = [{"Effect": "Allow", "Action": "*", "Resource": "*"}]
+            if deny:
+                statements.append(
+                    {"Effect": "Deny", "Action": "sts:AssumeRole", "Resource": prod_role}
+                )
+            iam.put_user_policy(
+                UserName="inventory",
+                PolicyName="inventory",
+                PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": statements}),
+            )
+
+        policy(deny=True)
+        conn = json.loads(aws_connection_json(endpoint, retries={"max_attempts": 1}))
+        conn.update(login=key["AccessKeyId"], password=key["SecretAccessKey"])
+        monkeypatch.setenv("AIRFLOW_CONN_AWS_ORG", json.dumps(conn))
+        set_enforcement(endpoint, on=True)
+
+        def lift() -> None:
+            set_enforcement(endpoint, on=False)
+            policy(deny=False)
+            set_enforcement(endpoint, on=True)
+
+        try:
+            yield endpoint, ids, lift
+        finally:
+            set_enforcement(endpoint, on=False)
+
+
+def test_a_denied_member_fails_only_its_branch_and_catches_up(denied_world, runs):
+    endpoint, ids, lift = denied_world
+    conf = {"accounts": [ids["Prod"], ids["Dev"]], "aws_conn_id": "aws_org", "strategy": "bulk"}
+    forget_state("aws_org")
+    state, tasks, summary, events = runs(**conf)
+    assert state == "failed"
+    assert sorted(tasks["list_users"]) == ["failed", "success"]
+    assert org_of(events) == {ids["Dev"]: {f"user.{ids['Dev']}"}}
+    prod = summary["accounts"][ids["Prod"]]
+    assert "AccessDenied" in prod["error"]
+    assert ids["Prod"] in prod["error"] and "iam-inventory-reader" in prod["error"]
+    assert sink_state(aws_conn_id="aws_org", account=ids["Prod"]) is None
+    assert sink_state(aws_conn_id="aws_org", account=ids["Dev"]) is not None
+
+    lift()
+    state, _, summary, events = runs(**conf)
+    assert state == "success"
+    assert org_of(events) == {ids["Prod"]: {f"user.{ids['Prod']}"}}  # Dev has nothing new
+    forget_state("aws_org")
