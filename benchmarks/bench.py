@@ -330,6 +330,45 @@ class Bench:
             sizes[key] = len(value.encode())
         return sizes
 
+    def organisation(self, accounts: int, users: int, batch_size: int) -> dict:
+        """``accounts`` member accounts of ``users`` users each, read in one ``airflow dags
+        test`` run through AssumeRole (``bulk``, ``access_key_ids: false``)."""
+        import boto3
+        from moto.iam.models import iam_backends
+
+        from benchmarks.seed import REGION, Organisation
+
+        started = time.perf_counter()
+        org = boto3.client(
+            "organizations",
+            endpoint_url=self.endpoint,
+            region_name=REGION,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        org.create_organization(FeatureSet="ALL")
+        ids = [
+            org.create_account(AccountName=f"member-{n:02d}", Email=f"m{n}@example.com")[
+                "CreateAccountStatus"
+            ]["AccountId"]
+            for n in range(accounts)
+        ]
+        for account in ids:
+            Organisation(iam_backends[account]["aws"], account_id=account).grow_to(users)
+        log(f"seeded {accounts} accounts × {users} users in {time.perf_counter() - started:.1f}s")
+        conf = {
+            "accounts": ids,
+            "strategy": "bulk",
+            "mode": "full",
+            "access_key_ids": False,
+            "batch_size": batch_size,
+            "settle_seconds": 0,
+        }
+        result = self.dags_test(conf, f"org-{accounts}x{users}")
+        result.update(accounts=accounts, users_per_account=users, batch_size=batch_size)
+        assert result["events"] == accounts * users, (result["events"], accounts * users)
+        return result
+
     def living_inventory(self, users: int, changed: int = 50) -> dict:
         """After a full run: a no-change incremental run (key ids off, then on), then one where
         ``changed`` users changed (a tag each). Uses the full run's state."""
@@ -566,6 +605,51 @@ def targets(
     return rows
 
 
+def organisation_report(org: dict) -> list[str]:
+    accounts, users = org["accounts"], org["users_per_account"]
+    calls = org["iam_calls"]
+    total = sum(calls.values())
+    tasks = org["tasks"]
+    in_tasks = sum(sum(v) for v in tasks.values())
+    out = [
+        f"### Organisation: {accounts} accounts × {users:,} users in one run (`airflow dags test`)",
+        "",
+        f"`accounts` = the {accounts} member ids (each read through AssumeRole), strategy `bulk`, "
+        f"`access_key_ids: false`, mode `full`, batch_size {org['batch_size']:,}, sink `file`.",
+        "",
+        "| wall time | events | AWS calls (moto: IAM, STS, Organizations) | per account | "
+        "peak RSS (whole run, tasks in-process) |",
+        "|---:|---:|---|---:|---:|",
+        f"| {org['seconds']:.1f} s | {org['events']:,} | {total:,} ({fmt_calls(calls)}) | "
+        f"{total / accounts:.1f} | {org['rss_peak_mib']:.0f} MiB |",
+        "",
+        f"Where the {org['seconds']:.1f} s go: "
+        + "; ".join(f"`{t}` {len(v)}× = {sum(v):.1f} s" for t, v in tasks.items())
+        + f"; the other {org['seconds'] - in_tasks:.1f} s are the CLI start, parsing and the "
+        "scheduling between task instances.",
+        "",
+    ]
+    return out
+
+
+def organisation_targets(org: dict) -> list[tuple]:
+    calls = sum(org["iam_calls"].values()) / org["accounts"]
+    return [
+        (
+            f"{org['accounts']} accounts × {org['users_per_account']:,} users, `bulk`: "
+            "≤ 8 IAM+STS+Organizations calls per account (no access key ids)",
+            f"{calls:.1f} per account",
+            calls <= 8,
+        ),
+        (
+            f"{org['accounts']} accounts × {org['users_per_account']:,} users in one "
+            "`airflow dags test` run: < 5 minutes on 2 cores",
+            f"{org['seconds']:.1f} s, {org['events']:,} events",
+            org["seconds"] < 300,
+        ),
+    ]
+
+
 def living_report(living: dict) -> list[str]:
     users = living["users"]
     out = ["### Living inventory: incremental runs after a full one (`airflow dags test`)", ""]
@@ -605,6 +689,7 @@ def report(
     notes: list[str],
     meta: dict,
     living: dict | None = None,
+    organisation: dict | None = None,
 ) -> str:
     out = []
     v = info["versions"]
@@ -721,11 +806,16 @@ def report(
             out.append("")
     if living:
         out.extend(living_report(living))
+    if organisation:
+        out.extend(organisation_report(organisation))
     out.append("### Targets")
     out.append("")
     out.append("| target | measured | met |")
     out.append("|---|---|---|")
-    for target, measured, ok in targets(runs, dags[0] if dags else None, populations, living):
+    rows = targets(runs, dags[0] if dags else None, populations, living)
+    if organisation:
+        rows.extend(organisation_targets(organisation))
+    for target, measured, ok in rows:
         out.append(f"| {target} | {measured} | {'yes' if ok else '**no**'} |")
     out.append("")
     out.append("### Cross-checks")
@@ -767,6 +857,14 @@ def main(argv: list[str] | None = None) -> None:
         "is checked against the target (500 is the DAG's default)",
     )
     parser.add_argument("--no-dag", action="store_true", help="skip the end-to-end DAG run")
+    parser.add_argument(
+        "--org",
+        default="50x1000",
+        help="organisation run: <accounts>x<users per account>, or 'none' to skip",
+    )
+    parser.add_argument(
+        "--org-batch-size", type=int, default=1000, help="batch_size of the organisation run"
+    )
     parser.add_argument("--no-write", action="store_true", help="do not update BENCHMARKS.md")
     parser.add_argument(
         "--keep-workdir",
@@ -804,6 +902,10 @@ def main(argv: list[str] | None = None) -> None:
         ]
     )
     living = None if args.no_dag else bench.living_inventory(sizes[-1])
+    organisation = None
+    if args.org != "none":
+        accounts, per_account = (int(n) for n in args.org.split("x"))
+        organisation = bench.organisation(accounts, per_account, args.org_batch_size)
     runs = sorted(
         bench.runs, key=lambda r: (r.latency_ms > 0, r.users, WORKFLOWS.index(r.workflow))
     )
@@ -813,7 +915,9 @@ def main(argv: list[str] | None = None) -> None:
         "load_start": load_start,
         "load_end": os.getloadavg()[0],
     }
-    section = report(runs, dags, populations, machine(), compare_events(runs), meta, living)
+    section = report(
+        runs, dags, populations, machine(), compare_events(runs), meta, living, organisation
+    )
     print(section)
     if not args.no_write:
         write_benchmarks_md(section)

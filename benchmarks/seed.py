@@ -92,8 +92,9 @@ class Population:
 class Organisation:
     """Seeds the groups once, then users in increments (1,000 first, then up to 5,000)."""
 
-    def __init__(self, backend, seed: int = 20260101) -> None:
+    def __init__(self, backend, seed: int = 20260101, account_id: str = ACCOUNT_ID) -> None:
         self.backend = backend
+        self.account_id = account_id
         self.rng = random.Random(seed)
         # A stream of its own for credentials and tags, so groups and admins stay as they were.
         self.credentials_rng = random.Random(seed + 1)
@@ -103,7 +104,7 @@ class Organisation:
 
     def _arn(self, policy: str) -> str:
         if policy.startswith("local:"):
-            return f"arn:aws:iam::{ACCOUNT_ID}:policy/{policy[len('local:') :]}"
+            return f"arn:aws:iam::{self.account_id}:policy/{policy[len('local:') :]}"
         return self._aws_managed[policy]  # some have a path (job-function/ViewOnlyAccess)
 
     def _seed_policies_and_groups(self) -> None:

@@ -68,7 +68,9 @@ def start_moto() -> tuple[object, str, RequestCounter]:
         if environ.get("REQUEST_METHOD") == "POST" and not environ.get("PATH_INFO", "").startswith(
             "/moto-api"
         ):
-            counter.add(_action(body))
+            # JSON-protocol services (Organizations) name the action in X-Amz-Target.
+            target = environ.get("HTTP_X_AMZ_TARGET")
+            counter.add(target.rsplit(".", 1)[-1] if target else _action(body))
         return inner(environ, start_response)
 
     wsgi.app = counting_app

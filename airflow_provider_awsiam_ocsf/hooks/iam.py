@@ -17,6 +17,7 @@ from typing import Any
 
 import boto3
 import botocore.session
+from airflow.sdk.log import mask_secret
 from botocore.credentials import DeferredRefreshableCredentials
 from botocore.exceptions import ClientError
 
@@ -119,6 +120,8 @@ class IamHook(CountingAwsHook):
                 account_id_of(role_arn), role_arn, error_code(error), error_message(error)
             ) from error
         credentials = response["Credentials"]
+        mask_secret(credentials["SecretAccessKey"])
+        mask_secret(credentials["SessionToken"])
         self.log.info(
             "Assumed %s as session %s (until %s)",
             role_arn,

@@ -65,15 +65,21 @@ class ResolveAccountsOperator(AwsBaseOperator[IamHook]):
         from airflow_provider_awsiam_ocsf.arn import is_account_id, role_arn
         from airflow_provider_awsiam_ocsf.hooks.organizations import OrganizationsHook
 
-        own = self.hook.account_id
+        own = self.hook.account_id_of_caller
         partition = self.hook.conn_partition
         skipped: list[dict] = []
         names: dict[str, str | None] = {}
         if self.accounts == "self":
             wanted = [own]
         elif self.accounts == "organization":
-            listed = OrganizationsHook(aws_conn_id=self.aws_conn_id).list_accounts()
+            listed = OrganizationsHook(**self._hook_parameters).list_accounts()
             active, skipped = split_active(listed)
+            if not active:
+                raise ValueError(
+                    f"organizations:ListAccounts from account {own} (connection "
+                    f"{self.aws_conn_id!r}) found no ACTIVE account: use the management or a "
+                    "delegated administrator account, or list the account ids"
+                )
             names = {a["Id"]: a.get("Name") for a in active}
             wanted = sorted(names)
         else:

@@ -70,6 +70,9 @@ def test_dag_has_the_documented_id_params_and_real_data_intervals(airflow_home):
         {"sinks": ["email"]},
         {"mode": "everything"},
         {"output_uri": "/no/scheme"},
+        {"accounts": "everyone"},
+        {"accounts": ["12345"]},
+        {"accounts": []},
     ],
 )
 def test_bad_params_are_refused_before_any_task_runs(fresh, conf):

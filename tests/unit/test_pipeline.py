@@ -7,7 +7,9 @@ import pytest
 from airflow_provider_awsiam_ocsf.pipeline import DAG_ID, build_inventory_dag, inventory_params
 
 STAGES = [
+    "resolve_accounts",
     "list_users",
+    "batches",
     "enrich_users",
     "to_ocsf",
     "write_files",
