@@ -96,7 +96,8 @@ def test_mapped_instances_are_labelled_by_account(organisation, runs):
     with create_session() as session:
         labels = {
             ti.rendered_map_index
-            for ti in session.query(TaskInstance).filter_by(task_id="enrich_users")
+            for ti in session.query(TaskInstance)
+            .filter_by(task_id="enrich_users")
             .order_by(TaskInstance.start_date.desc())
             .limit(3)
         }
@@ -148,7 +149,7 @@ def denied_world(monkeypatch):
 
 
 def test_a_denied_member_fails_only_its_branch_and_catches_up(denied_world, runs):
-    endpoint, ids, lift = denied_world
+    _, ids, lift = denied_world
     conf = {"accounts": [ids["Prod"], ids["Dev"]], "aws_conn_id": "aws_org", "strategy": "bulk"}
     forget_state("aws_org")
     state, tasks, summary, events = runs(**conf)
