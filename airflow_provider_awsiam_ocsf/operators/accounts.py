@@ -9,8 +9,11 @@ from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.sdk import Context
 
+from airflow_provider_awsiam_ocsf.accounts import split_active
+from airflow_provider_awsiam_ocsf.arn import is_account_id, role_arn
 from airflow_provider_awsiam_ocsf.contracts import AccountRef, XComKey
 from airflow_provider_awsiam_ocsf.hooks.iam import IamHook
+from airflow_provider_awsiam_ocsf.hooks.organizations import OrganizationsHook
 
 DEFAULT_MEMBER_ROLE = "iam-inventory-reader"
 MAX_ACCOUNTS = 1024  # [core] max_map_length: list_users is mapped over the accounts
@@ -61,10 +64,6 @@ class ResolveAccountsOperator(AwsBaseOperator[IamHook]):
         self.member_role_name = member_role_name
 
     def execute(self, context: Context) -> list[AccountRef]:
-        from airflow_provider_awsiam_ocsf.accounts import split_active
-        from airflow_provider_awsiam_ocsf.arn import is_account_id, role_arn
-        from airflow_provider_awsiam_ocsf.hooks.organizations import OrganizationsHook
-
         own = self.hook.account_id_of_caller
         partition = self.hook.conn_partition
         skipped: list[dict] = []

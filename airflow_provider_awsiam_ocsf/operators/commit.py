@@ -107,7 +107,7 @@ class CommitCheckpointOperator(BaseOperator):
         )
         skipped = self.pull(context, self.accounts_task_id, XComKey.SKIPPED) or []
         summary["accounts_skipped"] = [
-            f"{a.get('Id')} {a.get('Name') or ''} ({a.get('State')})".replace("  ", " ")
+            " ".join(filter(None, [a.get("Id"), a.get("Name"), f"({a.get('State')})"]))
             for a in skipped
         ]
         summary["accounts"] = {}
