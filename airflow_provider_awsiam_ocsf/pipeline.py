@@ -18,9 +18,10 @@ per run. See the README.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+import pendulum
 from airflow.sdk import DAG, Asset, Param, XComArg
 
 try:  # the Task SDK's, Airflow 3.2+
@@ -48,6 +49,8 @@ from airflow_provider_awsiam_ocsf.operators.sekoia import SekoiaPushOperator
 from airflow_provider_awsiam_ocsf.operators.transform import IamUsersToOcsfOperator
 
 DAG_ID = "aws_iam_users_ocsf"
+# The first hourly interval; catchup is off, so only backfills reach back to it.
+START_DATE = pendulum.datetime(2026, 1, 1, tz="UTC")
 SINKS = ("file", "sekoia")
 # Bounds concurrent per-user IAM calls across workers (IAM throttles per account).
 ENRICHMENT_CONCURRENCY = 4
@@ -163,7 +166,7 @@ def build_inventory_dag(
     dag_id: str = DAG_ID,
     *,
     schedule: Any = None,
-    start_date: datetime = datetime(2026, 1, 1, tzinfo=UTC),
+    start_date: datetime = START_DATE,
     tags: Iterable[str] = ("aws", "iam", "ocsf", "inventory"),
     dag_kwargs: dict[str, Any] | None = None,
     **param_defaults: Any,
