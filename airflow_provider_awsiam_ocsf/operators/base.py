@@ -14,10 +14,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowSkipException
 
 from airflow_provider_awsiam_ocsf.contracts import BatchRef, EventsBatch, SinkReport
+from airflow_provider_awsiam_ocsf.hooks.iam import IamHook
 
 # Give it to ``.partial(map_index_template=...)`` so mapped instances are named by their batch.
 # It reads the rendered ``batch`` argument, so an instance that fails early is labelled too.
@@ -44,9 +46,23 @@ def max_map_length() -> int:
     return conf.getint("core", "max_map_length", fallback=1024)
 
 
-def role_session_name(dag_id: str) -> str:
-    """Names the DAG in CloudTrail for every member role the run assumes."""
-    return f"airflow-{dag_id}"
+class MemberAccountOperator(AwsBaseOperator[IamHook]):
+    """Reads one account: the connection's own (``member_role_arn`` None) or another one through
+    ``sts:AssumeRole`` on its role, in a role session that names the DAG in CloudTrail."""
+
+    aws_hook_class = IamHook
+
+    @property
+    def member_role_arn(self) -> str | None:
+        raise NotImplementedError
+
+    @property
+    def _hook_parameters(self) -> dict[str, Any]:
+        return {
+            **super()._hook_parameters,
+            "member_role_arn": self.member_role_arn,
+            "role_session_name": f"airflow-{self.dag_id}",
+        }
 
 
 def as_bool(value: bool | str) -> bool:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.sdk import Context
 
@@ -16,18 +15,17 @@ from airflow_provider_awsiam_ocsf.contracts import (
     UsersBatch,
     XComKey,
 )
-from airflow_provider_awsiam_ocsf.hooks.iam import IamHook
 from airflow_provider_awsiam_ocsf.inventory import AccountCatalog, IamUser
 from airflow_provider_awsiam_ocsf.operators.base import (
     BatchOperator,
+    MemberAccountOperator,
     as_bool,
-    role_session_name,
 )
 
 PROGRESS_EVERY = 100  # users between progress lines
 
 
-class EnrichIamUsersOperator(BatchOperator, AwsBaseOperator[IamHook]):
+class EnrichIamUsersOperator(BatchOperator, MemberAccountOperator):
     """Fill, with per-user IAM calls, every fact of a batch's users the listing left unknown
     (groups, own policies, MFA, …). A failed call degrades that user only.
 
@@ -42,7 +40,6 @@ class EnrichIamUsersOperator(BatchOperator, AwsBaseOperator[IamHook]):
     :param botocore_config: botocore client configuration (templated)
     """
 
-    aws_hook_class = IamHook
     template_fields: Sequence[str] = aws_template_fields("batch", "access_key_ids")
     ui_color = "#ffd8a8"
 
@@ -58,12 +55,8 @@ class EnrichIamUsersOperator(BatchOperator, AwsBaseOperator[IamHook]):
         self.listing_task_id = listing_task_id
 
     @property
-    def _hook_parameters(self) -> dict[str, Any]:
-        return {
-            **super()._hook_parameters,
-            "member_role_arn": self.batch["role_arn"],
-            "role_session_name": role_session_name(self.dag_id),
-        }
+    def member_role_arn(self) -> str | None:
+        return self.batch["role_arn"]
 
     def catalog(self, context: Context) -> AccountCatalog:
         """The batch's account catalog, from that account's ``list_users`` instance only."""

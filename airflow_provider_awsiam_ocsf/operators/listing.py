@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from datetime import UTC, timedelta
 from typing import Any
 
-from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.sdk import Context
 from botocore.exceptions import ClientError
@@ -23,13 +22,13 @@ from airflow_provider_awsiam_ocsf.contracts import (
     XComKey,
 )
 from airflow_provider_awsiam_ocsf.delivery import plan_batches
-from airflow_provider_awsiam_ocsf.hooks.iam import IamHook, error_code
+from airflow_provider_awsiam_ocsf.hooks.iam import error_code
 from airflow_provider_awsiam_ocsf.links.aws_console import IamUsersConsoleLink
 from airflow_provider_awsiam_ocsf.operators.base import (
+    MemberAccountOperator,
     data_interval,
     is_backfill,
     max_map_length,
-    role_session_name,
     stash,
 )
 from airflow_provider_awsiam_ocsf.state_store import load_sink_state
@@ -37,7 +36,7 @@ from airflow_provider_awsiam_ocsf.state_store import load_sink_state
 MODES = ("incremental", "full")
 
 
-class ListIamUsersOperator(AwsBaseOperator[IamHook]):
+class ListIamUsersOperator(MemberAccountOperator):
     """List the account's users and plan what each sink needs of them, in batches.
 
     Scheduled and manual runs list every user created before ``run_after - settle_seconds`` (a
@@ -65,7 +64,6 @@ class ListIamUsersOperator(AwsBaseOperator[IamHook]):
         ``config_kwargs`` and then the hook's default retry policy apply (templated)
     """
 
-    aws_hook_class = IamHook
     template_fields: Sequence[str] = aws_template_fields(
         "account", "sinks", "strategy", "mode", "batch_size", "settle_seconds"
     )
@@ -101,12 +99,8 @@ class ListIamUsersOperator(AwsBaseOperator[IamHook]):
         return Window(until=run_after - timedelta(seconds=int(self.settle_seconds)))
 
     @property
-    def _hook_parameters(self) -> dict[str, Any]:
-        return {
-            **super()._hook_parameters,
-            "member_role_arn": self.account["role_arn"],
-            "role_session_name": role_session_name(self.dag_id),
-        }
+    def member_role_arn(self) -> str | None:
+        return self.account["role_arn"]
 
     def execute(self, context: Context) -> AccountListing:
         try:
