@@ -56,8 +56,10 @@ def plan_batches(
     if states is None:
         actions = {sink: {u.user_id: Action.SEND.value for u in users} for sink in sinks}
         return _batches(list(users), actions, {}, {}, size, account, stamp), None
+    # Each user's fingerprint, once for all sinks (only needed when the listing has every fact).
+    now = {u.user_id: HeldUser.of(u) for u in users} if detect_changes and not full else None
     plans: dict[str, SinkPlan] = {
-        sink: plan_sink(users, states[sink], full=full, detect_changes=detect_changes)
+        sink: plan_sink(users, states[sink], full=full, detect_changes=detect_changes, now=now)
         for sink in sinks
     }
     actions = {

@@ -177,10 +177,7 @@ class IamUser(BaseModel):
     @property
     def complete(self) -> bool:
         """Every posture fact is known."""
-        posture = self.posture()
-        return all(v is not None for v in posture.values()) and all(
-            g["privileges"] is not None for g in posture["groups"]
-        )
+        return posture_is_complete(self.posture())
 
     @property
     def is_admin(self) -> bool | None:
@@ -195,6 +192,13 @@ class IamUser(BaseModel):
     @property
     def sort_key(self) -> tuple[datetime, str]:
         return (self.created, self.name)
+
+
+def posture_is_complete(posture: Mapping[str, Any]) -> bool:
+    """Every fact of an ``IamUser.posture()`` is known."""
+    return all(v is not None for v in posture.values()) and all(
+        g["privileges"] is not None for g in posture["groups"]
+    )
 
 
 class PolicyCatalog(BaseModel):

@@ -29,7 +29,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from airflow_provider_awsiam_ocsf.arn import parse_arn
-from airflow_provider_awsiam_ocsf.inventory import IamUser, as_utc
+from airflow_provider_awsiam_ocsf.inventory import IamUser, as_utc, posture_is_complete
 
 FINGERPRINT_LENGTH = 12  # hex digits: 48 bits, ample to tell one user's postures apart
 INCOMPLETE = "!"
@@ -78,8 +78,11 @@ class HeldUser:
 
     @classmethod
     def of(cls, user: IamUser) -> HeldUser:
+        posture = user.posture()  # computed once: it is the costly part
         return cls(
-            fingerprint=fingerprint(user.posture()), complete=user.complete, tail=arn_tail(user.arn)
+            fingerprint=fingerprint(posture),
+            complete=posture_is_complete(posture),
+            tail=arn_tail(user.arn),
         )
 
 
@@ -156,13 +159,15 @@ def plan_sink(
     full: bool,
     detect_changes: bool,
     complete_listing: bool = True,
+    now: Mapping[str, HeldUser] | None = None,
 ) -> SinkPlan:
     """Split a complete listing into a sink's candidates, deletions and settled users.
 
     ``detect_changes``: the listing carries every posture fact (``bulk``), so a user whose
     fingerprint matches is settled now; otherwise (``per_user`` incremental) users the sink holds
     complete are left alone and only new and incomplete ones are candidates. Deletions are
-    concluded only from a complete listing.
+    concluded only from a complete listing. ``now``: each user as :meth:`HeldUser.of` makes it,
+    when the caller has it already (one computation per user, however many sinks).
     """
     users = list(users)
     listed = {u.user_id for u in users}
@@ -177,7 +182,9 @@ def plan_sink(
             actions[user.user_id] = Action.ADOPT if adopt else Action.SEND
         elif not held.complete:
             actions[user.user_id] = Action.IF_CHANGED
-        elif not detect_changes or (user.complete and HeldUser.of(user) == held):
+        elif not detect_changes or (
+            (now[user.user_id] if now is not None else HeldUser.of(user)) == held
+        ):
             unchanged += 1
         else:
             actions[user.user_id] = Action.IF_CHANGED
