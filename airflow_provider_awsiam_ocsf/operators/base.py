@@ -113,8 +113,9 @@ def flatten(values: Any) -> list:
         return []
     if isinstance(values, dict):
         return [values]
-    # Index by length: iterating a lazy XCom sequence probes one offset too far and logs an error.
-    return [v for i in range(len(values)) for v in flatten(values[i])]
+    # One slice is one request for a whole lazy XCom sequence (indexing asks once per item, and
+    # iterating probes one offset too far and logs an error).
+    return [v for item in values[:] for v in flatten(item)]
 
 
 class BatchOperator(BaseOperator):
