@@ -32,7 +32,11 @@ for leaked in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
 
 import pytest  # noqa: E402  (after the environment above)
 
-pytest_plugins = ["tests.support.sekoia_server", "tests.support.airflow_stack"]
+pytest_plugins = [
+    "tests.support.sekoia_server",
+    "tests.support.airflow_stack",
+    "tests.support.dag_runs",
+]
 
 
 @pytest.fixture(scope="session")

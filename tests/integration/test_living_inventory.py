@@ -11,13 +11,10 @@ import pytest
 from tests.support.dag_runs import (
     ACCOUNT,
     DAG_ID,
-    forget_state,
-    read_events,
-    run_and_summarize,
     sink_state,
 )
 from tests.support.iam_world import add_users, restricted_reader
-from tests.support.sekoia_server import Reply
+from tests.support.sekoia_server import FAST_RETRIES, Reply, sekoia_connection_json
 from tests.support.throttling_proxy import ThrottlingProxy
 
 READ_ONLY = "arn:aws:iam::aws:policy/ReadOnlyAccess"
@@ -25,20 +22,14 @@ ADMIN = "arn:aws:iam::aws:policy/AdministratorAccess"
 
 
 @pytest.fixture
-def runs(iam, airflow_home, tmp_path):
+def runs(dag_runs):
     """Runs the sample DAG into a fresh folder each time; returns (state, summary, events)."""
-    forget_state()
-    count = {"n": 0}
 
     def run(**conf):
-        count["n"] += 1
-        out = tmp_path / f"run{count['n']}"
-        conf = {"batch_size": 10, "settle_seconds": 0, "output_uri": f"file://{out}", **conf}
-        state, _, summary = run_and_summarize(conf)
-        return state, summary, read_events(out) if out.exists() else []
+        done = dag_runs(**conf)
+        return done.state, done.summary, done.events
 
-    yield run
-    forget_state()
+    return run
 
 
 def per_sink(summary, account: str = ACCOUNT) -> dict:
@@ -230,17 +221,11 @@ def test_a_sink_added_later_receives_everyone_and_a_failing_sink_catches_up(
     sekoia_conn_id = "sekoia_fast_retries"
     monkeypatch.setenv(
         f"AIRFLOW_CONN_{sekoia_conn_id.upper()}",
-        json.dumps(
-            {
-                "conn_type": "sekoia",
-                "host": sekoia_server.base_url,
-                "password": sekoia_server.api_key,
-                "extra": {
-                    "connector_uuid": sekoia_server.connector_uuid,
-                    "max_retries": 2,
-                    "backoff_base": 0.05,
-                },
-            }
+        sekoia_connection_json(
+            sekoia_server.base_url,
+            sekoia_server.api_key,
+            sekoia_server.connector_uuid,
+            **FAST_RETRIES,
         ),
     )
     add_users(iam, ["a", "b"])

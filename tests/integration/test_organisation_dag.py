@@ -8,7 +8,7 @@ import json
 import pytest
 
 from devtools.local import aws_connection_json
-from tests.support.dag_runs import forget_state, read_events, run_and_summarize, sink_state
+from tests.support.dag_runs import forget_state, sink_state
 from tests.support.org_world import (
     MANAGEMENT,
     client,
@@ -21,21 +21,10 @@ from tests.support.org_world import (
 
 
 @pytest.fixture
-def runs(iam, airflow_home, tmp_path):
+def runs(dag_runs):
     """Runs the sample DAG into a fresh folder each time; returns (state, tasks, summary,
     events)."""
-    forget_state()
-    count = {"n": 0}
-
-    def run(**conf):
-        count["n"] += 1
-        out = tmp_path / f"run{count['n']}"
-        conf = {"batch_size": 10, "settle_seconds": 0, "output_uri": f"file://{out}", **conf}
-        state, tasks, summary = run_and_summarize(conf)
-        return state, tasks, summary, read_events(out) if out.exists() else []
-
-    yield run
-    forget_state()
+    return dag_runs
 
 
 def org_of(events) -> dict[str, set[str]]:

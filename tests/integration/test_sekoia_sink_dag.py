@@ -10,7 +10,7 @@ from sekoia_automation_models.ocsf.user import UserOCSFModel
 from devtools.demo_org import USERS, seed_demo_organisation
 from tests.support.dag_runs import checkpoint_value, forget_state, read_events, run_sample_dag
 from tests.support.iam_world import add_users
-from tests.support.sekoia_server import Reply
+from tests.support.sekoia_server import FAST_RETRIES, Reply, sekoia_connection_json
 
 CONN_ID = "sekoia_dag_test"
 
@@ -20,19 +20,13 @@ def conf(iam, airflow_home, sekoia_server, tmp_path, monkeypatch):
     """Run conf for both sinks; the ``sekoia`` connection retries fast (extra tunables)."""
     monkeypatch.setenv(
         f"AIRFLOW_CONN_{CONN_ID.upper()}",
-        json.dumps(
-            {
-                "conn_type": "sekoia",
-                "host": sekoia_server.base_url,
-                "password": sekoia_server.api_key,
-                "extra": {
-                    "connector_uuid": sekoia_server.connector_uuid,
-                    "max_retries": 2,
-                    "backoff_base": 0.05,
-                    "timeout": 2,
-                    "batch_limit": 7,
-                },
-            }
+        sekoia_connection_json(
+            sekoia_server.base_url,
+            sekoia_server.api_key,
+            sekoia_server.connector_uuid,
+            **FAST_RETRIES,
+            timeout=2,
+            batch_limit=7,
         ),
     )
     forget_state()

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
+
+import pytest
 
 DAG_ID = "aws_iam_users_ocsf"
 
@@ -47,6 +50,32 @@ def run_and_summarize(conf: dict, logical_date: datetime | None = None):
         )
         summary = None if row is None else XComModel.deserialize_value(row)
     return str(dag_run.state), states, summary
+
+
+class Run(NamedTuple):
+    state: str
+    tasks: dict[str, list[str]]
+    summary: dict | None
+    events: list[dict]
+
+
+@pytest.fixture
+def dag_runs(iam, airflow_home, tmp_path):
+    """Runs the sample DAG with run conf (batches of 10, no settling) into a fresh output folder
+    each time; the ``aws_default`` state is forgotten before and after."""
+    forget_state()
+    count = 0
+
+    def run(**conf) -> Run:
+        nonlocal count
+        count += 1
+        out = tmp_path / f"run{count}"
+        conf = {"batch_size": 10, "settle_seconds": 0, "output_uri": f"file://{out}", **conf}
+        state, tasks, summary = run_and_summarize(conf)
+        return Run(state, tasks, summary, read_events(out) if out.exists() else [])
+
+    yield run
+    forget_state()
 
 
 def read_events(folder: Path) -> list[dict]:

@@ -216,16 +216,21 @@ def sekoia_conn_id(sekoia_server: FakeSekoia, monkeypatch: pytest.MonkeyPatch) -
     return SEKOIA_TEST_CONN_ID
 
 
-def sekoia_connection_json(host: str, api_key: str, connector_uuid: str) -> str:
-    """An ``AIRFLOW_CONN_*`` value (JSON form) for a ``sekoia`` connection."""
+def sekoia_connection_json(host: str, api_key: str, connector_uuid: str, **tunables) -> str:
+    """An ``AIRFLOW_CONN_*`` value (JSON form) for a ``sekoia`` connection; ``tunables`` go to
+    its extra (``max_retries``, ``backoff_base``, ``timeout``, ``batch_limit``, …)."""
     return json.dumps(
         {
             "conn_type": "sekoia",
             "host": host,
             "password": api_key,
-            "extra": {"connector_uuid": connector_uuid},
+            "extra": {"connector_uuid": connector_uuid, **tunables},
         }
     )
+
+
+# Retries that fail a test in a fraction of a second instead of the production backoff's ~30 s.
+FAST_RETRIES = {"max_retries": 2, "backoff_base": 0.05}
 
 
 ACCOUNT_ID = "123456789012"

@@ -182,21 +182,26 @@ def test_commit_moves_the_checkpoint_forward_only_and_records_candidates():
     assert SinkState.from_json(state.to_json()) == state
 
 
-def test_batches_carry_only_what_some_sink_needs_and_tombstones_come_last():
-    a, b, c, gone = user("a"), user("b"), user("c"), user("gone")
-    states = {"file": holding(a, b, gone), "sekoia": SinkState()}
-    changed_b = user("b", mfa=False)
-    batches, plan = plan_batches(
-        [a, changed_b, c],
+def incremental_plan(users, states, sinks, size):
+    """``plan_batches`` of an incremental bulk run of account 123456789012."""
+    return plan_batches(
+        users,
         states,
-        ["file", "sekoia"],
-        size=2,
+        sinks,
+        size=size,
         full=False,
         detect_changes=True,
         partition="aws",
         account="123456789012",
         logged_time=END,
     )
+
+
+def test_batches_carry_only_what_some_sink_needs_and_tombstones_come_last():
+    a, b, c, gone = user("a"), user("b"), user("c"), user("gone")
+    states = {"file": holding(a, b, gone), "sekoia": SinkState()}
+    changed_b = user("b", mfa=False)
+    batches, plan = incremental_plan([a, changed_b, c], states, ["file", "sekoia"], size=2)
     assert [label for label, _ in batches] == [
         "123456789012 · users 1–2",
         "123456789012 · users 3–3",
@@ -212,17 +217,7 @@ def test_batches_carry_only_what_some_sink_needs_and_tombstones_come_last():
 
 def test_deletions_alone_get_a_batch_of_their_own():
     gone = user("gone")
-    batches, _ = plan_batches(
-        [],
-        {"file": holding(gone)},
-        ["file"],
-        size=10,
-        full=False,
-        detect_changes=True,
-        partition="aws",
-        account="123456789012",
-        logged_time=END,
-    )
+    batches, _ = incremental_plan([], {"file": holding(gone)}, ["file"], size=10)
     assert [label for label, _ in batches] == ["123456789012 · deleted users"]
     assert batches[0][1]["users"] == []
 
@@ -230,17 +225,7 @@ def test_deletions_alone_get_a_batch_of_their_own():
 def test_settled_batch_sends_each_sink_its_events_and_one_tombstone_per_deleted_user():
     a, gone = user("a"), user("gone")
     states = {"file": holding(a, gone), "sekoia": holding(gone)}
-    [(_, batch)], _ = plan_batches(
-        [user("a", mfa=False)],
-        states,
-        ["file", "sekoia"],
-        size=10,
-        full=False,
-        detect_changes=True,
-        partition="aws",
-        account="123456789012",
-        logged_time=END,
-    )
+    [(_, batch)], _ = incremental_plan([user("a", mfa=False)], states, ["file", "sekoia"], size=10)
     events, updates = settle_batch(batch, access_key_ids=True)
     assert len(events["events"]) == 2  # a, and one tombstone for both sinks
     assert events["send"] == {"file": [0, 1], "sekoia": [0, 1]}
@@ -252,15 +237,5 @@ def test_settled_batch_sends_each_sink_its_events_and_one_tombstone_per_deleted_
 
 
 def test_backfill_batches_send_every_user_and_plan_nothing():
-    batches, plan = plan_batches(
-        [user("a")],
-        None,
-        ["file"],
-        size=10,
-        full=False,
-        detect_changes=True,
-        partition="aws",
-        account="123456789012",
-        logged_time=END,
-    )
+    batches, plan = incremental_plan([user("a")], None, ["file"], size=10)
     assert plan is None and batches[0][1]["actions"] == {"file": {user("a").user_id: "send"}}
