@@ -26,6 +26,7 @@ from enum import StrEnum
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 
+from airflow_provider_awsiam_ocsf.hooks.base import is_transient
 from airflow_provider_awsiam_ocsf.hooks.iam import IamHook, error_code
 from airflow_provider_awsiam_ocsf.inventory import (
     AccessKeyFacts,
@@ -51,6 +52,10 @@ from airflow_provider_awsiam_ocsf.policies import document_grants_admin
 log = logging.getLogger(__name__)
 
 ACCESS_DENIED_CODES = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"}
+# The only errors that leave a user's fact out (the user is delivered, marked degraded, and read
+# again by later runs): a refusal, or a user deleted while the run reads it. Anything else that
+# botocore's retries did not overcome fails the task, so Airflow retries it and no state moves.
+PERMANENT_USER_ERRORS = ACCESS_DENIED_CODES | {"NoSuchEntity"}
 AUTHORIZATION_DETAILS_FILTERS = ["User", "Group", "LocalManagedPolicy"]
 
 
@@ -119,6 +124,21 @@ def list_users(hook: IamHook, strategy: Strategy | str, window: Window) -> Listi
     return listing
 
 
+def _raise_unless_permanent(error: ClientError, whose: str = "the account") -> None:
+    """Re-raise ``error`` unless it is one of :data:`PERMANENT_USER_ERRORS`."""
+    if error_code(error) in PERMANENT_USER_ERRORS:
+        return
+    log.error(
+        "Reading %s: %s failed with %s%s after botocore's retries: failing the task so that "
+        "Airflow retries it (nothing is delivered or recorded for this batch until then).",
+        whose,
+        error.operation_name,
+        error_code(error),
+        " (transient)" if is_transient(error) else "",
+    )
+    raise error
+
+
 # --- bulk --------------------------------------------------------------------------------------
 
 
@@ -168,6 +188,8 @@ def _credential_report(hook: IamHook) -> tuple[CredentialReport | None, list[Deg
     try:
         return parse_credential_report(hook.get_credential_report()), []
     except (ClientError, TimeoutError) as error:
+        if isinstance(error, ClientError) and is_transient(error):
+            raise
         code = error_code(error) if isinstance(error, ClientError) else "Timeout"
         log.warning(
             "Credential report unavailable (%s): MFA, password and access keys will be read per "
@@ -200,6 +222,7 @@ def _catalog_per_api(hook: IamHook) -> tuple[AccountCatalog, list[Degradation]]:
         }
         policies = PolicyCatalog(admin_arns=admin_arns)
     except ClientError as error:
+        _raise_unless_permanent(error)
         log.warning(
             "Customer-managed policies unreadable (%s): admin status may be undecided "
             "for users holding them.",
@@ -212,6 +235,7 @@ def _catalog_per_api(hook: IamHook) -> tuple[AccountCatalog, list[Degradation]]:
     try:
         listed = list(hook.iter_groups())
     except ClientError as error:
+        _raise_unless_permanent(error)
         log.warning("ListGroups failed (%s): group privileges will be left out.", error_code(error))
         degraded.append(_degradation(error))
         listed = []
@@ -225,6 +249,7 @@ def _catalog_per_api(hook: IamHook) -> tuple[AccountCatalog, list[Degradation]]:
                 (p["PolicyArn"] for p in attached), inline, policies
             )
         except ClientError as error:
+            _raise_unless_permanent(error)
             log.warning(
                 "Group %s: %s failed (%s)", facts.name, error.operation_name, error_code(error)
             )
@@ -243,7 +268,8 @@ def enrich_users(
     *,
     access_key_ids: bool = True,
 ) -> list[IamUser]:
-    """Fill every fact the listing left unknown, one user at a time; failures degrade that user."""
+    """Fill every fact the listing left unknown, one user at a time. A refused call or a user
+    deleted meanwhile degrades that user; any other error (throttling past retries, 5xx) raises."""
     return [enrich_user(hook, user, catalog, access_key_ids=access_key_ids) for user in users]
 
 
@@ -261,6 +287,7 @@ def enrich_user(
         try:
             read()
         except ClientError as error:
+            _raise_unless_permanent(error, f"user {user.name}")
             user.degraded.append(_degradation(error))
             log.warning(
                 "User %s: %s failed with %s; that fact is left out, the user is kept.",

@@ -18,10 +18,11 @@ per run. See the README.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pendulum
+from airflow import __version__ as AIRFLOW_VERSION
 from airflow.sdk import DAG, Asset, Param, XComArg
 
 try:  # the Task SDK's, Airflow 3.2+
@@ -54,6 +55,20 @@ START_DATE = pendulum.datetime(2026, 1, 1, tz="UTC")
 SINKS = ("file", "sekoia")
 # Bounds concurrent per-user IAM calls across workers (IAM throttles per account).
 ENRICHMENT_CONCURRENCY = 4
+# A task fails on what botocore's and the Sekoia hook's own retries could not overcome (throttling,
+# 5xx, timeouts, a connection lost); Airflow then retries the task later, minutes apart, before
+# the run fails with its state unmoved. Refusals that a retry cannot fix (denied, bad key, a corrupt
+# state) raise AirflowFailException and fail at once. ``dag_kwargs={"default_args": …}`` overrides.
+# Airflow 3.0/3.1 take a flag (the delay doubles); 3.2+ a multiplier, where True would mean x1.
+_DOUBLING: float | bool = (
+    2.0 if tuple(int(n) for n in AIRFLOW_VERSION.split(".")[:2]) >= (3, 2) else True
+)
+TASK_RETRIES: dict[str, Any] = {
+    "retries": 3,
+    "retry_delay": timedelta(minutes=1),
+    "retry_exponential_backoff": _DOUBLING,
+    "max_retry_delay": timedelta(minutes=15),
+}
 
 
 def inventory_params(**defaults: Any) -> dict[str, Param]:
@@ -173,7 +188,10 @@ def build_inventory_dag(
 ) -> DAG:
     """The inventory DAG. ``param_defaults`` change Param defaults (e.g. ``aws_conn_id``,
     ``sinks``); ``schedule`` defaults to hourly with real data intervals, so backfill runs
-    collect the users created in theirs; ``dag_kwargs`` go to ``DAG`` as they are."""
+    collect the users created in theirs; ``dag_kwargs`` go to ``DAG`` as they are (their
+    ``default_args`` are laid over :data:`TASK_RETRIES`)."""
+    dag_kwargs = dict(dag_kwargs or {})
+    default_args = {**TASK_RETRIES, **dag_kwargs.pop("default_args", {})}
     with DAG(
         dag_id=dag_id,
         description="AWS IAM users → OCSF User Inventory Info events (files/S3, Sekoia.io)",
@@ -185,7 +203,8 @@ def build_inventory_dag(
         render_template_as_native_obj=True,
         tags=list(tags),
         params=inventory_params(**param_defaults),
-        **(dag_kwargs or {}),
+        default_args=default_args,
+        **dag_kwargs,
     ) as dag:
         _wire_tasks(sink_assets(dag_id))
     return dag

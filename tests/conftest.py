@@ -36,6 +36,7 @@ pytest_plugins = [
     "tests.support.sekoia_server",
     "tests.support.airflow_stack",
     "tests.support.dag_runs",
+    "tests.support.faults",
 ]
 
 

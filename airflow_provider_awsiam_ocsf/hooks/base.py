@@ -26,8 +26,41 @@ from airflow_provider_awsiam_ocsf.errors import NoAwsCredentialsError
 DEFAULT_RETRIES = {"mode": "standard", "max_attempts": 10}
 
 
+# What a later try may not meet again: throttling, the service failing or busy. botocore's
+# retries have already been spent on these when they reach our code, so they fail the task and
+# Airflow's task retries take over; they never degrade a fact or conclude anything.
+TRANSIENT_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "SlowDown",
+        "ServiceFailure",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "InternalFailure",
+        "InternalError",
+        "InternalServerError",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "PriorRequestNotComplete",
+        "IDPCommunicationError",
+    }
+)
+
+
 def error_code(error: ClientError) -> str:
     return error.response.get("Error", {}).get("Code", "Unknown")
+
+
+def is_transient(error: ClientError) -> bool:
+    """A throttling or server-side error (by code, or HTTP 429/5xx), not a refusal."""
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+    return error_code(error) in TRANSIENT_CODES or status == 429 or status >= 500
 
 
 def error_message(error: ClientError) -> str:

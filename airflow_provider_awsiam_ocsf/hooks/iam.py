@@ -27,7 +27,12 @@ from airflow_provider_awsiam_ocsf.accounts import (
 )
 from airflow_provider_awsiam_ocsf.arn import account_id_of
 from airflow_provider_awsiam_ocsf.errors import MemberAccountUnreadableError
-from airflow_provider_awsiam_ocsf.hooks.base import CountingAwsHook, error_code, error_message
+from airflow_provider_awsiam_ocsf.hooks.base import (
+    CountingAwsHook,
+    error_code,
+    error_message,
+    is_transient,
+)
 
 # IAM's account-wide listings default to 100 items a page; 1,000 is their maximum.
 LARGE_PAGES = {"PageSize": 1000}
@@ -116,6 +121,8 @@ class IamHook(CountingAwsHook):
                     RoleArn=role_arn, RoleSessionName=self.role_session_name
                 )
         except ClientError as error:
+            if is_transient(error):
+                raise  # the task's retries may get through; a refusal would not
             raise MemberAccountUnreadableError(
                 account_id_of(role_arn), role_arn, error_code(error), error_message(error)
             ) from error

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
@@ -11,7 +12,7 @@ from urllib.parse import urlsplit
 
 import requests
 from airflow.sdk import BaseHook
-from airflow.sdk.exceptions import AirflowException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from airflow.sdk.log import mask_secret
 
 DEFAULT_BASE_URL = "https://api.sekoia.io"
@@ -33,7 +34,13 @@ TUNING_DEFAULTS: dict[str, float] = {
 
 
 class SekoiaApiError(AirflowException):
-    """Sekoia.io refused a request, could not be reached, or the connection is incomplete."""
+    """Sekoia.io could not be reached or kept failing (5xx, 429, timeouts) past the hook's
+    retries: the task fails and Airflow's task retries try again later."""
+
+
+class SekoiaRefusedError(SekoiaApiError, AirflowFailException):
+    """Sekoia.io refused a request (4xx), or the connection is incomplete: retrying cannot help,
+    so the task fails at once, saying what to fix."""
 
 
 @dataclass(frozen=True)
@@ -121,14 +128,14 @@ class SekoiaAssetHook(BaseHook):
         conn = self.get_connection(self.sekoia_conn_id)
         api_key = conn.password or ""
         if not api_key:
-            raise SekoiaApiError(
+            raise SekoiaRefusedError(
                 f"Connection '{self.sekoia_conn_id}' has no API key: set its password to a "
                 "Sekoia.io API key allowed to push assets."
             )
         mask_secret(api_key)
         connector_uuid = str(conn.extra_dejson.get("connector_uuid") or "").strip()
         if not connector_uuid:
-            raise SekoiaApiError(
+            raise SekoiaRefusedError(
                 f"Connection '{self.sekoia_conn_id}' has no connector uuid: set the extra "
                 "'connector_uuid' to the UUID of the asset connector created in Sekoia.io."
             )
@@ -178,12 +185,27 @@ class SekoiaAssetHook(BaseHook):
         self.log.info(
             "Sekoia: pushing %d items in %d chunks to %s", len(items), len(chunks), self.push_url
         )
-        for number, chunk in enumerate(chunks, start=1):
-            label = f"chunk {number}/{len(chunks)}"
+        pending = deque(chunks)
+        number = 0
+        while pending:
+            chunk = pending.popleft()
+            number += 1
+            label = f"chunk {number}/{number + len(pending)}"
             body = {"version": 1, "items": chunk}
             response, attempts = self._send("POST", self.push_url, what=label, json=body)
             summary["requests"] += attempts
             summary["retries"] += attempts - 1
+            if response.status_code == 413 and len(chunk) > 1:
+                # Payload too large: send it again as two halves (nothing of it was accepted).
+                half = len(chunk) // 2
+                pending.extendleft([chunk[half:], chunk[:half]])
+                self.log.warning(
+                    "Sekoia: %s of %d items was too large (HTTP 413); splitting it in two",
+                    label,
+                    len(chunk),
+                )
+                number -= 1
+                continue
             if not response.ok:
                 raise self._refusal(response, label)
             summary["items_sent"] += len(chunk)
@@ -277,17 +299,21 @@ class SekoiaAssetHook(BaseHook):
             return default
         return min(max(seconds, 0.0), self.max_retry_after)
 
-    def _refusal(self, response: requests.Response, what: str) -> SekoiaApiError:
+    def _refusal(self, response: requests.Response, what: str) -> SekoiaRefusedError:
         """Turn a final non-2xx response into an error that says what to fix."""
         status, s = response.status_code, self._settings
         if status in (401, 403):
-            return SekoiaApiError(
+            return SekoiaRefusedError(
                 f"Sekoia: {what}: HTTP {status}: the API key of connection "
                 f"'{self.sekoia_conn_id}' was refused. Check that it is valid and allowed to "
                 "push assets."
             )
+        if status == 413:
+            return SekoiaRefusedError(
+                f"Sekoia: {what}: HTTP 413: a single event is larger than Sekoia.io accepts."
+            )
         if status == 404:
-            return SekoiaApiError(
+            return SekoiaRefusedError(
                 f"Sekoia: {what}: HTTP 404: connector uuid '{s.connector_uuid}' is unknown to "
                 f"{s.base_url}. "
                 f"Check the 'connector_uuid' extra of connection '{self.sekoia_conn_id}'."
@@ -295,7 +321,7 @@ class SekoiaAssetHook(BaseHook):
         body = response.text
         if len(body) > _MAX_BODY_IN_ERROR:
             body = body[:_MAX_BODY_IN_ERROR] + "…"
-        return SekoiaApiError(f"Sekoia: {what}: HTTP {status}: {self._redact(body)}")
+        return SekoiaRefusedError(f"Sekoia: {what}: HTTP {status}: {self._redact(body)}")
 
     def _log_task_outcome(self, task_id: str) -> None:
         """Poll a task until it finishes or ``poll_timeout`` passes; warn instead of failing."""

@@ -27,7 +27,8 @@ PROGRESS_EVERY = 100  # users between progress lines
 
 class EnrichIamUsersOperator(BatchOperator, MemberAccountOperator):
     """Fill, with per-user IAM calls, every fact of a batch's users the listing left unknown
-    (groups, own policies, MFA, …). A failed call degrades that user only.
+    (groups, own policies, MFA, …). A refused call degrades that user only; throttling or a
+    service error past botocore's retries fails the task, for Airflow to retry.
 
     Returns the :class:`BatchRef` of the enriched users; pushes an :class:`EnrichmentSummary`.
 

@@ -62,6 +62,15 @@ def test_dag_has_the_documented_id_params_and_real_data_intervals(airflow_home):
     assert dag.catchup is False and dag.max_active_runs == 1
 
 
+def test_every_task_is_retried_with_growing_delays(airflow_home):
+    """What botocore's and the Sekoia hook's retries cannot overcome is retried by Airflow."""
+    for task in sample_dag().tasks:
+        assert task.retries == 3, task.task_id
+        assert task.retry_delay == timedelta(minutes=1), task.task_id
+        assert task.retry_exponential_backoff not in (0, 1), task.task_id  # not constant
+        assert task.max_retry_delay == timedelta(minutes=15), task.task_id
+
+
 @pytest.mark.parametrize(
     "conf",
     [

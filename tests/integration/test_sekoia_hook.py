@@ -18,9 +18,14 @@ import uuid
 import pytest
 import structlog.testing
 from airflow.sdk._shared.secrets_masker import redact
+from airflow.sdk.exceptions import AirflowFailException
 from sekoia_automation_models.ocsf.user import UserOCSFModel
 
-from airflow_provider_awsiam_ocsf.hooks.sekoia import SekoiaApiError, SekoiaAssetHook
+from airflow_provider_awsiam_ocsf.hooks.sekoia import (
+    SekoiaApiError,
+    SekoiaAssetHook,
+    SekoiaRefusedError,
+)
 from tests.support.sekoia_server import (
     SEKOIA_TEST_CONN_ID,
     FakeSekoia,
@@ -197,8 +202,12 @@ def test_repeated_500_fails_after_max_retries_with_attempt_count(
 ):
     sekoia_server.script(*[Reply(500, {"message": "boom"})] * 10)
 
-    with pytest.raises(SekoiaApiError, match=r"failed after 4 attempt\(s\); last error: HTTP 500"):
+    with pytest.raises(
+        SekoiaApiError, match=r"failed after 4 attempt\(s\); last error: HTTP 500"
+    ) as excinfo:
         make_hook(sekoia_conn_id, max_retries=3).push([sample_event(0)])
+    # Not a refusal: Airflow's task retries try again later.
+    assert not isinstance(excinfo.value, AirflowFailException)
     assert len(sekoia_server.pushes) == 4
     assert len(messages(logs, "warning")) == 3
 
@@ -222,6 +231,26 @@ def test_unreachable_server_is_retried_then_fails(monkeypatch: pytest.MonkeyPatc
         make_hook(max_retries=2).push([sample_event(0)])
 
 
+def test_too_large_a_request_is_split_until_sekoia_takes_it(
+    sekoia_server: FakeSekoia, sekoia_conn_id: str
+):
+    sekoia_server.max_items = 3
+    summary = make_hook(sekoia_conn_id, batch_limit=10).push(sample_event(i) for i in range(10))
+    # 10 -> 413; 5 -> 413; 2 + 3 taken; 5 -> 413; 2 + 3 taken
+    assert [len(r.body["items"]) for r in sekoia_server.pushes] == [10, 5, 2, 3, 5, 2, 3]
+    assert sorted(i["user"]["name"] for i in sekoia_server.accepted) == [
+        f"user{i:04d}" for i in range(10)
+    ]
+    assert summary["items_sent"] == 10 and summary["requests"] == 7
+
+
+def test_a_single_event_too_large_is_a_refusal(sekoia_server: FakeSekoia, sekoia_conn_id: str):
+    sekoia_server.max_items = 0
+    with pytest.raises(SekoiaRefusedError, match="HTTP 413: a single event is larger"):
+        make_hook(sekoia_conn_id, batch_limit=2).push(sample_event(i) for i in range(2))
+    assert [len(r.body["items"]) for r in sekoia_server.pushes] == [2, 1]
+
+
 # --- refusals ---------------------------------------------------------------------------------
 
 
@@ -240,7 +269,7 @@ def test_refused_api_key_fails_at_once_without_leaking_it(
     wrong_key = f"sk-wrong-{uuid.uuid4().hex}"
     use_connection(monkeypatch, sekoia_server.base_url, wrong_key, sekoia_server.connector_uuid)
 
-    with pytest.raises(SekoiaApiError) as excinfo:
+    with pytest.raises(SekoiaRefusedError) as excinfo:
         make_hook().push([sample_event(0)])
 
     assert len(sekoia_server.requests) == 1
@@ -257,7 +286,7 @@ def test_unknown_connector_uuid_fails_at_once_naming_uuid_and_extra(
     other_uuid = str(uuid.uuid4())
     use_connection(monkeypatch, sekoia_server.base_url, sekoia_server.api_key, other_uuid)
 
-    with pytest.raises(SekoiaApiError) as excinfo:
+    with pytest.raises(SekoiaRefusedError) as excinfo:
         make_hook().push([sample_event(0)])
 
     assert len(sekoia_server.requests) == 1
@@ -272,7 +301,7 @@ def test_other_4xx_fails_at_once_with_status_and_truncated_body(
 ):
     sekoia_server.script(Reply(422, "x" * 5000))
 
-    with pytest.raises(SekoiaApiError, match="HTTP 422: xxx") as excinfo:
+    with pytest.raises(SekoiaRefusedError, match="HTTP 422: xxx") as excinfo:
         make_hook(sekoia_conn_id).push([sample_event(0)])
 
     assert len(sekoia_server.requests) == 1
@@ -282,7 +311,7 @@ def test_other_4xx_fails_at_once_with_status_and_truncated_body(
 def test_error_body_echoing_the_key_is_redacted(sekoia_server: FakeSekoia, sekoia_conn_id: str):
     sekoia_server.script(Reply(400, f"bad request, Authorization: Bearer {sekoia_server.api_key}"))
 
-    with pytest.raises(SekoiaApiError) as excinfo:
+    with pytest.raises(SekoiaRefusedError) as excinfo:
         make_hook(sekoia_conn_id).push([sample_event(0)])
 
     assert sekoia_server.api_key not in str(excinfo.value)
@@ -303,14 +332,16 @@ def test_api_key_is_registered_with_airflows_secrets_masker(
 def test_missing_api_key_names_connection_and_what_to_set(monkeypatch: pytest.MonkeyPatch):
     use_connection(monkeypatch, "http://127.0.0.1:9", "", str(uuid.uuid4()))
 
-    with pytest.raises(SekoiaApiError, match=f"Connection '{SEKOIA_TEST_CONN_ID}' has no API key"):
+    with pytest.raises(
+        SekoiaRefusedError, match=f"Connection '{SEKOIA_TEST_CONN_ID}' has no API key"
+    ):
         make_hook().push([sample_event(0)])
 
 
 def test_missing_connector_uuid_names_connection_and_extra(monkeypatch: pytest.MonkeyPatch):
     use_connection(monkeypatch, "http://127.0.0.1:9", "sk-some-key", "")
 
-    with pytest.raises(SekoiaApiError, match="set the extra 'connector_uuid'"):
+    with pytest.raises(SekoiaRefusedError, match="set the extra 'connector_uuid'"):
         make_hook().push([sample_event(0)])
 
 

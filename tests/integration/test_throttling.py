@@ -1,4 +1,7 @@
-"""Throttled IAM: botocore's retries absorb it; beyond them, only the affected user degrades."""
+"""Throttled IAM: botocore's retries absorb it; beyond them the task fails, for Airflow to retry.
+
+Only refusals and users deleted mid-run degrade a user (see test_living_inventory for AccessDenied).
+"""
 
 from __future__ import annotations
 
@@ -48,17 +51,38 @@ def test_retry_policy_is_tuned_through_the_connection(iam, proxy, monkeypatch):
     assert proxy.seen["ListUsers"] == 3  # botocore's max_attempts counts retries: 1 + 2
 
 
-def test_throttling_beyond_the_retries_degrades_only_that_user(iam, proxy, monkeypatch):
+def test_throttling_beyond_the_retries_fails_enrichment_instead_of_degrading(
+    iam, proxy, monkeypatch
+):
     add_users(iam, ["a", "b"])
     conn = connection(
         monkeypatch, "aws_impatient", proxy.url, retries={"mode": "standard", "max_attempts": 2}
     )
     hook = IamHook(aws_conn_id=conn)
     listing = list_users(hook, "per_user", Window())
-    proxy.throttle("ListMFADevices", 3)  # every attempt for the first user
+    proxy.throttle("ListMFADevices", 3)  # every attempt for the first user (1 + 2 retries)
+    with pytest.raises(ClientError, match="Throttling"):
+        enrich_users(hook, listing.users, listing.catalog)
+    # The task's retry, once IAM answers again, reads every fact of every user.
     a, b = enrich_users(hook, listing.users, listing.catalog)
-    assert a.has_mfa is None and [(d.api, d.code) for d in a.degraded] == [
-        ("ListMFADevices", "Throttling")
-    ]
-    assert a.groups == [] and a.is_admin is False
-    assert b.has_mfa is False and b.degraded == []
+    assert a.has_mfa is False and a.degraded == [] and b.degraded == []
+
+
+def test_a_user_deleted_mid_run_degrades_without_failing(iam, proxy, monkeypatch):
+    add_users(iam, ["a", "b"])
+    hook = IamHook(aws_conn_id=connection(monkeypatch, "aws_proxy", proxy.url))
+    listing = list_users(hook, "per_user", Window())
+    iam.delete_user(UserName="a")
+    a, b = enrich_users(hook, listing.users, listing.catalog)
+    assert {d.code for d in a.degraded} == {"NoSuchEntity"}
+    assert b.degraded == [] and b.has_mfa is False
+
+
+def test_a_transient_error_reading_the_credential_report_fails_the_listing(iam, proxy, monkeypatch):
+    add_users(iam, ["a"])
+    conn = connection(
+        monkeypatch, "aws_impatient", proxy.url, retries={"mode": "standard", "max_attempts": 1}
+    )
+    proxy.throttle("GenerateCredentialReport", 2)  # 1 + 1 retry
+    with pytest.raises(ClientError, match="Throttling"):
+        list_users(IamHook(aws_conn_id=conn), "bulk", Window())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import NamedTuple
 
@@ -12,14 +12,21 @@ import pytest
 DAG_ID = "aws_iam_users_ocsf"
 
 
-def sample_dag():
+def sample_dag(task_retries: int | None = None, retry_delay: float = 1.0):
+    """The sample DAG as its file defines it; ``task_retries`` replaces every task's retries (and
+    ``retry_delay``, in seconds), since ``dag.test()`` waits out real retry delays."""
     from airflow.dag_processing.dagbag import DagBag
 
     from tests.conftest import REPO
 
     bag = DagBag(dag_folder=str(REPO / "dags" / f"{DAG_ID}.py"))
     assert not bag.import_errors, bag.import_errors
-    return bag.get_dag(DAG_ID)
+    dag = bag.get_dag(DAG_ID)
+    if task_retries is not None:
+        for task in dag.tasks:
+            task.retries = task_retries
+            task.retry_delay = timedelta(seconds=retry_delay)
+    return dag
 
 
 def run_sample_dag(conf: dict, logical_date: datetime | None = None):
@@ -28,15 +35,18 @@ def run_sample_dag(conf: dict, logical_date: datetime | None = None):
     return state, states
 
 
-def run_and_summarize(conf: dict, logical_date: datetime | None = None):
-    """One run of the sample DAG; returns (state, {task_id: [states]}, run summary or None)."""
+def run_and_summarize(conf: dict, logical_date: datetime | None = None, *, task_retries: int = 0):
+    """One run of the sample DAG; returns (state, {task_id: [states]}, run summary or None).
+
+    Tasks are not retried unless ``task_retries`` says so (then 1 s apart): a failure a test
+    provokes would otherwise be retried minutes apart, as the DAG does in production."""
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
 
     kwargs = {"run_conf": conf}
     if logical_date is not None:
         kwargs.update(logical_date=logical_date, run_after=logical_date)
-    dag_run = sample_dag().test(**kwargs)
+    dag_run = sample_dag(task_retries=task_retries).test(**kwargs)
     states: dict[str, list[str]] = {}
     for ti in dag_run.get_task_instances():
         states.setdefault(ti.task_id, []).append(str(ti.state))
@@ -66,12 +76,12 @@ def dag_runs(iam, airflow_home, tmp_path):
     forget_state()
     count = 0
 
-    def run(**conf) -> Run:
+    def run(*, task_retries: int = 0, **conf) -> Run:
         nonlocal count
         count += 1
         out = tmp_path / f"run{count}"
         conf = {"batch_size": 10, "settle_seconds": 0, "output_uri": f"file://{out}", **conf}
-        state, tasks, summary = run_and_summarize(conf)
+        state, tasks, summary = run_and_summarize(conf, task_retries=task_retries)
         return Run(state, tasks, summary, read_events(out) if out.exists() else [])
 
     yield run

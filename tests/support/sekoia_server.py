@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import re
+import socket
+import struct
 import threading
 import uuid
 from collections import deque
@@ -32,12 +34,15 @@ SEKOIA_TEST_CONN_ID = "sekoia_test"
 
 @dataclass
 class Reply:
-    """A scripted answer. ``body``: JSON-able (sent as JSON), ``str`` (sent as text) or None."""
+    """A scripted answer. ``body``: JSON-able (sent as JSON), ``str`` (sent as text) or None.
+    ``reset``: drop the connection (TCP RST) instead of answering, after ``delay``; a push is
+    still taken if ``status`` is 200 (the answer is what gets lost)."""
 
     status: int = 200
     body: Any = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    reset: bool = False
 
 
 @dataclass
@@ -61,6 +66,10 @@ class FakeSekoia:
         self.api_key = api_key or f"sk-test-{uuid.uuid4().hex}"
         self.connector_uuid = connector_uuid or str(uuid.uuid4())
         self.requests: list[RecordedRequest] = []
+        # Items of every push taken (answered 200, or reset after taking it), duplicates kept.
+        self.accepted: list[dict] = []
+        # Pushes of more items answer 413 Payload Too Large, as a gateway's body limit would.
+        self.max_items: int | None = None
         # task id -> statuses returned by successive GETs; the last one repeats.
         self.task_statuses: dict[str, list[str]] = {}
         self._scripts: dict[str, deque[Reply]] = {"push": deque(), "task": deque()}
@@ -116,7 +125,11 @@ class FakeSekoia:
         if request.method == "POST" and (match := PUSH_PATH.match(request.path)):
             if match["uuid"] != self.connector_uuid:
                 return Reply(404, {"message": "Connector not found"})
-            return self._scripted("push") or self._accept_push(request)
+            reply = self._scripted("push") or self._accept_push(request)
+            if reply.status == 200 and isinstance(request.body, dict):
+                with self._lock:
+                    self.accepted.extend(request.body.get("items") or [])
+            return reply
         if request.method == "GET" and (match := TASK_PATH.match(request.path)):
             return self._scripted("task") or self._task_status(match["task_id"])
         return Reply(404, {"message": "Not found"})
@@ -125,8 +138,7 @@ class FakeSekoia:
         with self._lock:
             return self._scripts[route].popleft() if self._scripts[route] else None
 
-    @staticmethod
-    def _accept_push(request: RecordedRequest) -> Reply:
+    def _accept_push(self, request: RecordedRequest) -> Reply:
         if "application/json" not in request.headers.get("Content-Type", ""):
             return Reply(415, {"message": "Content-Type must be application/json"})
         body = request.body
@@ -134,6 +146,8 @@ class FakeSekoia:
             return Reply(400, {"message": "body must be {'version': 1, 'items': [...]}"})
         if not isinstance(items := body.get("items"), list):
             return Reply(400, {"message": "'items' must be a list"})
+        if self.max_items is not None and len(items) > self.max_items:
+            return Reply(413, {"message": "Request Entity Too Large"})
         errors = []
         for index, item in enumerate(items):
             try:
@@ -173,6 +187,14 @@ def _handler_for(fake: FakeSekoia) -> type[BaseHTTPRequestHandler]:
             )
             reply = fake._answer(recorded)
             if reply.delay and fake._stopping.wait(reply.delay):
+                return
+            if reply.reset:
+                # SO_LINGER 0: close() sends RST, the client sees "connection reset by peer".
+                self.connection.setsockopt(
+                    socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                )
+                self.close_connection = True
+                self.connection.close()
                 return
             if isinstance(reply.body, str):
                 payload, content_type = reply.body.encode(), "text/plain; charset=utf-8"

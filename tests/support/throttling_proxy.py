@@ -1,11 +1,15 @@
-"""A loopback proxy in front of moto that answers IAM requests with ``Throttling`` errors.
+"""A loopback proxy in front of moto that answers IAM requests with ``Throttling`` errors, or
+drops them as an endpoint gone down would.
 
-moto never throttles; this proxy sends real HTTP 400 ``Throttling`` responses so that botocore's
-own retry machinery (standard/adaptive modes) is what gets exercised.
+moto never throttles and cannot be stopped and started again on the same port mid-run; this proxy
+sends real HTTP 400 ``Throttling`` responses, or resets the connection, so that botocore's own
+retry machinery (standard/adaptive modes) and then Airflow's task retries are what get exercised.
 """
 
 from __future__ import annotations
 
+import socket
+import struct
 import threading
 import urllib.error
 import urllib.request
@@ -28,6 +32,10 @@ class ThrottlingProxy:
         self.budget: Counter[str] = Counter()
         self.seen: Counter[str] = Counter()
         self.throttled: Counter[str] = Counter()
+        self.dropped = 0
+        self._outage: tuple[str, int] | None = None  # (action, after how many of them)
+        self._down_for: int | None = None  # requests still to drop; None: until restore()
+        self._down = False
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._httpd.daemon_threads = True
@@ -44,6 +52,16 @@ class ThrottlingProxy:
         with self._lock:
             self.budget[action] += times
 
+    def go_down_after(self, action: str, count: int, *, requests: int | None = None) -> None:
+        """Once ``count`` requests of ``action`` were answered, reset every connection (the
+        ``count + 1``-th included): ``requests`` of them, or all until :meth:`restore`."""
+        with self._lock:
+            self._outage, self._down_for = (action, count), requests
+
+    def restore(self) -> None:
+        with self._lock:
+            self._outage, self._down = None, False
+
     def stop(self) -> None:
         self._httpd.shutdown()
         self._httpd.server_close()
@@ -57,6 +75,18 @@ class ThrottlingProxy:
                 action = parse_qs(body.decode()).get("Action", ["?"])[0]
                 with proxy._lock:
                     proxy.seen[action] += 1
+                    if proxy._outage and proxy._outage == (action, proxy.seen[action] - 1):
+                        proxy._down = True
+                    drop = proxy._down
+                    if drop:
+                        proxy.dropped += 1
+                        if proxy._down_for is not None:
+                            proxy._down_for -= 1
+                            if proxy._down_for == 0:
+                                proxy._outage, proxy._down = None, False
+                if drop:
+                    return self._reset()
+                with proxy._lock:
                     throttle = proxy.budget[action] > 0
                     if throttle:
                         proxy.budget[action] -= 1
@@ -84,6 +114,14 @@ class ThrottlingProxy:
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)
+
+            def _reset(self):
+                # SO_LINGER 0: close() sends RST, as a server process killed mid-request would.
+                self.connection.setsockopt(
+                    socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                )
+                self.close_connection = True
+                self.connection.close()
 
             def log_message(self, *args):
                 pass
