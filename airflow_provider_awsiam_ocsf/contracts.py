@@ -102,6 +102,7 @@ class BatchUpdate(TypedDict):
 
 class SinkPlanInfo(TypedDict):
     base: str  # state.SinkState JSON: the state before this run's candidates, deletions removed
+    deleted: list[str]  # user ids this run found deleted (tombstoned)
     counts: dict[str, int]  # state.Reason -> users settled at listing time (unchanged, deleted)
 
 

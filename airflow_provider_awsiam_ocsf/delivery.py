@@ -85,6 +85,7 @@ def plan_batches(
         sinks={
             sink: SinkPlanInfo(
                 base=plan.base.to_json(),
+                deleted=[uid for uid, _ in plan.deleted],
                 counts={
                     Reason.UNCHANGED.value: plan.unchanged,
                     Reason.DELETED.value: len(plan.deleted),

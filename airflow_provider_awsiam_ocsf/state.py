@@ -222,6 +222,22 @@ def decide(action: Action, held: HeldUser | None, now: HeldUser) -> tuple[bool, 
     return action is Action.SEND or reason is not Reason.UNCHANGED, reason
 
 
+def rebase(base: SinkState, now: SinkState, deleted: Iterable[str]) -> SinkState:
+    """``base`` (the state this run read, its deletions removed) laid over the state as it is
+    ``now``, just before this run writes it.
+
+    Another run may have committed since this run read the state (``airflow dags test`` beside a
+    scheduled run, two deployments on one metadata DB). Its users are kept as it left them,
+    unless this run found them deleted, and its checkpoint if it is the later one: a write never
+    takes the state back. With no such run, ``now`` is what this run read and this is ``base``.
+    """
+    gone = set(deleted)
+    users = {**base.users, **{uid: v for uid, v in now.users.items() if uid not in gone}}
+    moments = [as_utc(c) for c in (base.checkpoint, now.checkpoint) if c is not None]
+    checkpoint = max(moments) if moments else None
+    return base.model_copy(update={"users": users, "checkpoint": checkpoint})
+
+
 def commit(
     base: SinkState,
     recorded: Mapping[str, str],

@@ -22,8 +22,8 @@ from airflow_provider_awsiam_ocsf.contracts import (
     XComKey,
 )
 from airflow_provider_awsiam_ocsf.operators.base import flatten, is_backfill
-from airflow_provider_awsiam_ocsf.state import SinkState, commit
-from airflow_provider_awsiam_ocsf.state_store import save_sink_state
+from airflow_provider_awsiam_ocsf.state import SinkState, commit, rebase
+from airflow_provider_awsiam_ocsf.state_store import load_sink_state, save_sink_state
 from airflow_provider_awsiam_ocsf.summary import format_summary, run_summary
 
 
@@ -179,8 +179,11 @@ class CommitCheckpointOperator(BaseOperator):
         recorded: dict[str, str] = {}
         for update in updates:
             recorded.update(update["sinks"][sink]["recorded"])
+        read = plan["sinks"][sink]
+        now = load_sink_state(self.dag_id, self.aws_conn_id, plan["account"], sink)
         state = commit(
-            SinkState.from_json(plan["sinks"][sink]["base"]),
+            # .get: a plan pushed by the previous release's listing, upgraded mid-run
+            rebase(SinkState.from_json(read["base"]), now, read.get("deleted", [])),
             recorded,
             checkpoint=window_end,
             partition=plan["partition"],

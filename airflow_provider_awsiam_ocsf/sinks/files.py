@@ -33,5 +33,9 @@ def write_atomically(target: ObjectStoragePath, data: bytes) -> None:
         target.write_bytes(data)
         return
     tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
-    tmp.write_bytes(data)
-    os.replace(tmp.path, target.path)
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp.path, target.path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk leaves no partial part behind
+        raise

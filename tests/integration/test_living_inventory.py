@@ -266,7 +266,7 @@ def test_a_sink_added_later_receives_everyone_and_a_failing_sink_catches_up(
 
 
 def test_user_delivered_without_mfa_is_delivered_again_once_it_can_be_read(
-    iam, iam_endpoint, runs, monkeypatch
+    iam, iam_endpoint, runs, monkeypatch, fault
 ):
     add_users(iam, ["alice"])
     with restricted_reader(iam, iam_endpoint, monkeypatch, denied=["iam:ListMFADevices"]) as conn:
@@ -278,6 +278,14 @@ def test_user_delivered_without_mfa_is_delivered_again_once_it_can_be_read(
     assert state == "success" and by_name(second)["alice"]["has_mfa"] is False
     assert per_sink(summary)["file"]["incomplete_retried"] >= 1
     assert runs(strategy="per_user", aws_conn_id=conn)[2] == []
+    fault.record(
+        "IAM: a per-user call denied (AccessDenied)",
+        did="iam:ListMFADevices denied to the reader for one run",
+        lost=0,
+        duplicates=1,
+        recovery="the user was delivered without has_mfa and marked incomplete in the state; "
+        "the next run delivered it again with has_mfa (the duplicate, by design)",
+    )
 
 
 def test_previous_release_checkpoint_is_honoured_on_first_run(iam, runs, monkeypatch):
@@ -296,7 +304,7 @@ def test_previous_release_checkpoint_is_honoured_on_first_run(iam, runs, monkeyp
     assert names(runs(strategy="bulk")[2]) == ["delivered.before"]
 
 
-def test_corrupt_state_fails_the_run_naming_the_variable(iam, runs, monkeypatch, capfd):
+def test_corrupt_state_fails_the_run_naming_the_variable(iam, runs, monkeypatch, capfd, fault):
     add_users(iam, ["someone"])
     key = f"{DAG_ID}__state__aws_default__123456789012__file"
     monkeypatch.setenv(f"AIRFLOW_VAR_{key.upper()}", json.dumps({"version": 1, "users": 3}))
@@ -304,3 +312,14 @@ def test_corrupt_state_fails_the_run_naming_the_variable(iam, runs, monkeypatch,
     assert state == "failed" and events == []
     output = "".join(capfd.readouterr())
     assert key in output and f"airflow variables delete {key}" in output
+    monkeypatch.delenv(f"AIRFLOW_VAR_{key.upper()}")  # what the message says to do
+    state, _, events = runs()
+    assert state == "success" and names(events) == ["someone"]
+    fault.record(
+        "Bad input: a corrupt state Variable",
+        did="the file sink's state Variable replaced by JSON of the wrong shape",
+        lost=0,
+        duplicates=0,
+        recovery="the run failed before delivering, naming the Variable and the command that "
+        "resets it; after the reset the next run sent every user",
+    )

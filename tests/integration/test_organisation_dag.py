@@ -137,7 +137,7 @@ def denied_world(monkeypatch):
             set_enforcement(endpoint, on=False)
 
 
-def test_a_denied_member_fails_only_its_branch_and_catches_up(denied_world, runs):
+def test_a_denied_member_fails_only_its_branch_and_catches_up(denied_world, runs, fault):
     _, ids, lift = denied_world
     conf = {"accounts": [ids["Prod"], ids["Dev"]], "aws_conn_id": "aws_org", "strategy": "bulk"}
     forget_state("aws_org")
@@ -156,3 +156,12 @@ def test_a_denied_member_fails_only_its_branch_and_catches_up(denied_world, runs
     assert state == "success"
     assert org_of(events) == {ids["Prod"]: {f"user.{ids['Prod']}"}}  # Dev has nothing new
     forget_state("aws_org")
+    fault.record(
+        "Organisation: a member account's role cannot be assumed",
+        did="an explicit Deny on sts:AssumeRole for one of two member accounts, then lifted",
+        lost=0,
+        duplicates=0,
+        recovery="that account's branch failed at once (no retry can fix a Deny), naming the "
+        "account, role and AWS code; the other account delivered and committed; the next run "
+        "delivered the denied one",
+    )

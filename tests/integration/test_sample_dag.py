@@ -71,27 +71,6 @@ def test_every_task_is_retried_with_growing_delays(airflow_home):
         assert task.max_retry_delay == timedelta(minutes=15), task.task_id
 
 
-@pytest.mark.parametrize(
-    "conf",
-    [
-        {"strategy": "fast"},
-        {"batch_size": 0},
-        {"sinks": ["email"]},
-        {"mode": "everything"},
-        {"output_uri": "/no/scheme"},
-        {"accounts": "everyone"},
-        {"accounts": ["12345"]},
-        {"accounts": []},
-    ],
-)
-def test_bad_params_are_refused_before_any_task_runs(fresh, conf):
-    from airflow.sdk.exceptions import ParamValidationError
-
-    with pytest.raises(ParamValidationError):
-        run_sample_dag({**fresh, **conf})
-    assert checkpoint_value() is None
-
-
 def test_full_run_in_batches_writes_schema_valid_events_and_sets_the_checkpoint(
     iam, fresh, tmp_path, ocsf_validator
 ):

@@ -17,7 +17,7 @@ import struct
 import threading
 import uuid
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -70,6 +70,8 @@ class FakeSekoia:
         self.accepted: list[dict] = []
         # Pushes of more items answer 413 Payload Too Large, as a gateway's body limit would.
         self.max_items: int | None = None
+        # Called with every push taken (its items), before the answer is sent.
+        self.on_take: Callable[[list[dict]], None] | None = None
         # task id -> statuses returned by successive GETs; the last one repeats.
         self.task_statuses: dict[str, list[str]] = {}
         self._scripts: dict[str, deque[Reply]] = {"push": deque(), "task": deque()}
@@ -127,8 +129,11 @@ class FakeSekoia:
                 return Reply(404, {"message": "Connector not found"})
             reply = self._scripted("push") or self._accept_push(request)
             if reply.status == 200 and isinstance(request.body, dict):
+                items = request.body.get("items") or []
                 with self._lock:
-                    self.accepted.extend(request.body.get("items") or [])
+                    self.accepted.extend(items)
+                if self.on_take is not None:
+                    self.on_take(items)
             return reply
         if request.method == "GET" and (match := TASK_PATH.match(request.path)):
             return self._scripted("task") or self._task_status(match["task_id"])

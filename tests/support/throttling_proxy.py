@@ -14,6 +14,7 @@ import threading
 import urllib.error
 import urllib.request
 from collections import Counter
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
@@ -36,6 +37,7 @@ class ThrottlingProxy:
         self._outage: tuple[str, int] | None = None  # (action, after how many of them)
         self._down_for: int | None = None  # requests still to drop; None: until restore()
         self._down = False
+        self._rewrites: dict[str, Callable[[bytes], bytes]] = {}
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._httpd.daemon_threads = True
@@ -57,6 +59,11 @@ class ThrottlingProxy:
         ``count + 1``-th included): ``requests`` of them, or all until :meth:`restore`."""
         with self._lock:
             self._outage, self._down_for = (action, count), requests
+
+    def rewrite(self, action: str, edit: Callable[[bytes], bytes]) -> None:
+        """Pass moto's answers to ``action`` through ``edit`` (fields AWS may add or leave out)."""
+        with self._lock:
+            self._rewrites[action] = edit
 
     def restore(self) -> None:
         with self._lock:
@@ -106,6 +113,9 @@ class ThrottlingProxy:
                         )
                 except urllib.error.HTTPError as error:  # IAM errors (e.g. NoSuchEntity) pass on
                     status, payload, headers = error.code, error.read(), error.headers
+                else:
+                    if edit := proxy._rewrites.get(action):
+                        payload = edit(payload)
                 self._reply(status, payload, headers.get("Content-Type", "text/xml"))
 
             def _reply(self, status, payload, content_type):

@@ -17,6 +17,7 @@ from airflow_provider_awsiam_ocsf.state import (
     commit,
     decide,
     plan_sink,
+    rebase,
 )
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -180,6 +181,41 @@ def test_commit_moves_the_checkpoint_forward_only_and_records_candidates():
     )
     assert state.checkpoint == later and a.user_id in state.users
     assert SinkState.from_json(state.to_json()) == state
+
+
+def test_a_commit_after_another_runs_never_takes_its_state_back():
+    """Run A reads the state, run B reads it too, commits a change and a newer checkpoint; A,
+    which found one user deleted, commits after: nothing B recorded or moved is undone."""
+    kept, changed, deleted, new_a, new_b = (
+        user(n) for n in ("kept", "changed", "deleted", "a", "b")
+    )
+    read = holding(kept, changed, deleted, checkpoint=T0)
+    plan_a = plan_sink([kept, changed, new_a], read, full=False, detect_changes=True)
+    assert [uid for uid, _ in plan_a.deleted] == [deleted.user_id]
+    changed_now = changed.model_copy(update={"has_mfa": False})
+    b_wrote = commit(
+        read,
+        {u.user_id: HeldUser.of(u).encode() for u in (changed_now, new_b)},
+        checkpoint=END,
+        partition="aws",
+        account="123456789012",
+    )
+    a_writes = commit(
+        rebase(plan_a.base, b_wrote, [uid for uid, _ in plan_a.deleted]),
+        {new_a.user_id: HeldUser.of(new_a).encode()},
+        checkpoint=END.replace(hour=11),  # A's window ended before B's
+        partition="aws",
+        account="123456789012",
+    )
+    assert a_writes.checkpoint == END
+    assert a_writes.users == {
+        kept.user_id: HeldUser.of(kept).encode(),
+        changed.user_id: HeldUser.of(changed_now).encode(),  # B's newer posture, not A's read
+        new_a.user_id: HeldUser.of(new_a).encode(),
+        new_b.user_id: HeldUser.of(new_b).encode(),
+    }
+    # Alone, a rebase onto the state it read is the plan's own base.
+    assert rebase(plan_a.base, read, [deleted.user_id]) == plan_a.base
 
 
 def incremental_plan(users, states, sinks, size):
