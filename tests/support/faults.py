@@ -64,9 +64,16 @@ def render(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+BLOCK = re.compile(re.escape(BEGIN) + r"(.*?)" + re.escape(END), re.S)
+
+
 def readme_table(text: str) -> str | None:
-    match = re.search(re.escape(BEGIN) + r"\n(.*?)\n" + re.escape(END), text, re.S)
-    return None if match is None else match.group(1)
+    match = BLOCK.search(text)
+    return None if match is None else match.group(1).strip()
+
+
+def with_table(text: str, table: str) -> str:
+    return BLOCK.sub(lambda _: f"{BEGIN}\n{table}\n{END}", text)
 
 
 class FaultTablePlugin:
@@ -116,14 +123,7 @@ class FaultTablePlugin:
         if readme_table(text) == table:
             return
         if write:
-            README.write_text(
-                re.sub(
-                    re.escape(BEGIN) + r"\n.*?\n" + re.escape(END),
-                    lambda _: f"{BEGIN}\n{table}\n{END}",
-                    text,
-                    flags=re.S,
-                )
-            )
+            README.write_text(with_table(text, table))
             return
         session.config.get_terminal_writer().line(
             "The README's fault table differs from what the fault tests observed: run "
