@@ -42,18 +42,13 @@ def start_iam_server(host: str = "127.0.0.1", port: int = 0):
     return server, f"http://{bound_host}:{bound_port}"
 
 
-def aws_client(service: str, endpoint_url: str):
-    """A boto3 client of ``service`` on a loopback endpoint such as moto's (dummy keys)."""
+def iam_client(endpoint_url: str):
     import boto3
 
     return boto3.client(
-        service,
+        "iam",
         endpoint_url=endpoint_url,
         region_name="us-east-1",
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
-
-
-def iam_client(endpoint_url: str):
-    return aws_client("iam", endpoint_url)

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from devtools.demo_org import USERS, seed_demo_organisation
-from devtools.local import aws_client
 from tests.support.dag_runs import ACCOUNT, forget_state, run_sample_dag
 from tests.support.iam_world import add_users, restricted_reader
+from tests.support.org_world import client
 
 BUCKET = "ocsf-inventory"
 PREFIX = "aws-iam/users"
@@ -23,10 +23,10 @@ CONF = {"batch_size": 10, "settle_seconds": 0, "mode": "full"}
 def s3(iam, iam_endpoint, airflow_home):
     """A boto3 S3 client on the moto server ``aws_default`` points at (emptied by ``iam``), with
     the bucket created; no state of ``aws_default`` before or after."""
-    client = aws_client("s3", iam_endpoint)
-    client.create_bucket(Bucket=BUCKET)
+    s3_client = client(iam_endpoint, "s3")
+    s3_client.create_bucket(Bucket=BUCKET)
     forget_state()
-    yield client
+    yield s3_client
     forget_state()
 
 
