@@ -245,6 +245,7 @@ def _wire_tasks(assets: dict[str, Asset]) -> None:
         map_index_template=BATCH_LABEL_TEMPLATE,
         sinks="{{ params.sinks }}",
         output_uri="{{ params.output_uri }}",
+        aws_conn_id="{{ params.aws_conn_id }}",
         outlets=[assets["file"]],
     ).expand(batch=events.output)
     sekoia = SekoiaPushOperator.partial(

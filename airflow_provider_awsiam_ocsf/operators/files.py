@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from airflow.sdk import Context, ObjectStoragePath
+from airflow.sdk import Context
 
 from airflow_provider_awsiam_ocsf.contracts import SinkReport
 from airflow_provider_awsiam_ocsf.operators.base import SinkOperator, data_interval, is_backfill
 from airflow_provider_awsiam_ocsf.sinks.files import (
     default_output_uri,
     encode_ndjson,
+    output_folder,
     write_atomically,
 )
 
@@ -34,21 +35,26 @@ class WriteOcsfFilesOperator(SinkOperator):
     :param sinks: the run's sinks; the task skips unless they name ``file`` (templated)
     :param output_uri: ``file://`` or ``s3://`` folder; default ``$AIRFLOW_HOME/data/<dag>``
         (templated)
+    :param aws_conn_id: ``aws`` connection an ``s3://`` folder is written through, unless the URI
+        names one (``s3://conn_id@bucket/prefix``) (templated)
     """
 
     sink_name = "file"
-    template_fields: Sequence[str] = ("batch", "sinks", "output_uri")
+    template_fields: Sequence[str] = ("batch", "sinks", "output_uri", "aws_conn_id")
     ui_color = "#d3f9d8"
 
-    def __init__(self, *, output_uri: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, *, output_uri: str | None = None, aws_conn_id: str | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.output_uri = output_uri
+        self.aws_conn_id = aws_conn_id
 
     def deliver(self, context: Context, events: list[dict]) -> SinkReport:
         if not events:
             return SinkReport(sink=self.sink_name, events=0)
         folder = (
-            ObjectStoragePath(self.output_uri or default_output_uri())
+            output_folder(self.output_uri or default_output_uri(), self.aws_conn_id)
             / f"account={self.batch['account']}"
             / run_folder(context)
         )

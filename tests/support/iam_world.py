@@ -16,11 +16,17 @@ from tests.conftest import aws_connection_uri
 
 @contextmanager
 def restricted_reader(
-    iam, endpoint: str, monkeypatch, denied: list[str], conn_id: str = "aws_restricted"
+    iam,
+    endpoint: str,
+    monkeypatch,
+    denied: list[str],
+    conn_id: str = "aws_restricted",
+    also_allowed: tuple[dict, ...] = (),
 ):
-    """An ``aws`` connection ``conn_id`` whose keys may do ``iam:*`` except ``denied`` actions."""
+    """An ``aws`` connection ``conn_id`` whose keys may do ``iam:*`` except ``denied`` actions,
+    and what the ``also_allowed`` policy statements allow (e.g. ``s3:PutObject`` on a prefix)."""
     iam.create_user(UserName="ocsf-reader")
-    statements = [{"Effect": "Allow", "Action": "iam:*", "Resource": "*"}]
+    statements = [{"Effect": "Allow", "Action": "iam:*", "Resource": "*"}, *also_allowed]
     if denied:
         statements.append({"Effect": "Deny", "Action": denied, "Resource": "*"})
     iam.put_user_policy(

@@ -29,3 +29,9 @@ def test_type_hints_ship_with_the_package():
 def test_only_the_provider_package_is_shipped():
     include = metadata()["options.packages.find"]["include"].split()
     assert include == ["airflow_provider_awsiam_ocsf*"]  # not devtools, tests or benchmarks
+
+
+def test_s3_output_support_is_installed_with_the_package():
+    # ObjectStoragePath's s3:// needs s3fs, which the amazon provider pulls only with this extra.
+    requires = metadata()["options"]["install_requires"].split()
+    assert any(r.startswith("apache-airflow-providers-amazon[s3fs]") for r in requires)
