@@ -8,8 +8,8 @@ Not shipped with the provider.
 
 from __future__ import annotations
 
-# Airflow CLI commands of the long-running components (compose: one service each; the e2e test
-# starts one of each, and two workers).
+# Airflow CLI commands of the long-running components. Compose runs one service each; the e2e test
+# runs all but the triggerer (the sample DAG defers nothing), with two workers.
 COMPONENT_COMMANDS = {
     "api-server": ("api-server",),
     "scheduler": ("scheduler",),
@@ -17,6 +17,9 @@ COMPONENT_COMMANDS = {
     "triggerer": ("triggerer",),
     "celery-worker": ("celery", "worker"),
 }
+
+# The Celery app of Airflow's Celery provider (``celery --app … inspect ping``: worker health).
+CELERY_APP = "airflow.providers.celery.executors.celery_executor.app"
 
 METADATA_DB_SCHEME = "postgresql+psycopg2"
 # Celery's results in the metadata database, as Airflow's own compose file does (no extra

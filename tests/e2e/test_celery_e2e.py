@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from devtools.celery_executor import COMPONENT_COMMANDS, celery_executor_settings
+from devtools.celery_executor import CELERY_APP, COMPONENT_COMMANDS, celery_executor_settings
 from tests.conftest import REPO, aws_connection_uri
 from tests.support.airflow_stack import (
     DAG_ID,
@@ -52,7 +52,6 @@ BATCH_SIZE = 250
 BATCHES = USERS // BATCH_SIZE
 WORKERS = ("worker1", "worker2")
 MAPPED_TASKS = ("enrich_users", "to_ocsf", "write_files")
-CELERY_APP = "airflow.providers.celery.executors.celery_executor.app"
 ARTIFACT = REPO / "test-artifacts" / "celery_e2e.json"
 
 
