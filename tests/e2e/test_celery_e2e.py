@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
@@ -134,6 +135,11 @@ def celery_stack(iam_endpoint, tmp_path_factory) -> Iterator[CeleryStack]:
     each). Everything is stopped when the module ends, whatever happened: Airflow's process
     groups first, then Redis (SHUTDOWN), then PostgreSQL (pg_ctl stop)."""
     require_postgres_and_redis()
+    missing = [m for m in ("airflow.providers.celery", "psycopg2", "asyncpg") if not find_spec(m)]
+    if missing:
+        pytest.fail(
+            f"{', '.join(missing)} missing: install the celery extra (pip install '.[celery]')"
+        )
     with ExitStack() as cleanup:
         postgres = PostgresServer.start()
         cleanup.callback(postgres.stop)
