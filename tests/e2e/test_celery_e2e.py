@@ -195,8 +195,8 @@ def celery_stack(iam_endpoint, tmp_path_factory) -> Iterator[CeleryStack]:
 
 def variable_value(stack: AirflowStack, postgres: PostgresServer, key: str) -> str:
     """A Variable's value read from the ``variable`` table, decrypted with the stack's Fernet key
-    when it is encrypted. (The REST API is no help here: its secrets masker turns some entries of
-    a state Variable into "***".)"""
+    when it is encrypted. (The REST API is no help here: its secrets masker shows "***" for any
+    entry whose key, a user id, contains a sensitive word such as "dsn" or "token".)"""
     ((value, encrypted),) = postgres.query(
         "SELECT val, is_encrypted FROM variable WHERE key = %s", key
     )
