@@ -4,7 +4,9 @@
 #
 # The base image's Airflow is kept as is: apache-airflow is pinned on the pip command line
 # (AIRFLOW_VERSION is set by the official image) and every other package follows the project's
-# own pins in constraints.txt, so installing the provider never moves Airflow.
+# own pins in constraints.txt, so installing the provider never moves Airflow. Its `celery` extra
+# brings the Celery provider and the PostgreSQL drivers at the versions the CeleryExecutor e2e
+# test (tests/e2e/test_celery_e2e.py) runs.
 FROM apache/airflow:3.3.2-python3.11
 
 # moto[server] serves the seeded IAM of the compose file's `demo` profile. Leave it out of an
@@ -23,7 +25,7 @@ COPY --chown=airflow:0 devtools ${PROVIDER_SRC}/devtools
 RUN pip install --no-cache-dir \
         --constraint "${PROVIDER_SRC}/constraints.txt" \
         "apache-airflow==${AIRFLOW_VERSION}" \
-        "${PROVIDER_SRC}" \
+        "${PROVIDER_SRC}[celery]" \
         ${DEMO_REQUIREMENTS} \
     && python -c "from importlib.metadata import version as v; \
 assert v('apache-airflow') == '${AIRFLOW_VERSION}', v('apache-airflow'); \

@@ -5,6 +5,10 @@ The stack's environment is built explicitly (it does not inherit the conftest's 
 ``AIRFLOW*``/``AWS*`` variable of the calling shell). The DAGs come from ``dags/``, serialized once
 with ``airflow dags reserialize`` (no dag-processor: the DAG file does not change during a test)
 and unpaused through the REST API.
+
+``start_stack(settings=..., components=...)`` builds other deployments from the same parts: the
+Celery e2e test passes CeleryExecutor settings (PostgreSQL, Redis) and adds a dag-processor and
+Celery workers as ``Component``s.
 The scheduler creates no scheduled runs (``use_job_schedule=False``): only backfills and triggered
 runs execute, so a test knows every run there is. LocalExecutor works on SQLite in Airflow 3 (tasks
 reach the DB through the execution API only; SequentialExecutor is gone).
@@ -55,8 +59,28 @@ def tail(path: Path, lines: int = 40) -> str:
     return "\n".join(text[-lines:])
 
 
-def airflow_env(home: Path, port: int, connections: dict[str, str], password_file: Path) -> dict:
-    """The whole environment of the stack's processes: nothing ``AIRFLOW*``/``AWS*`` leaks in."""
+def sqlite_local_executor_settings(home: Path) -> dict[str, str]:
+    """The default stack's database and executor: SQLite in ``home``, LocalExecutor."""
+    return {
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": (
+            "tests.support.sqlite_busy_timeout.CONNECT_ARGS"
+        ),
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+    }
+
+
+def airflow_env(
+    home: Path,
+    port: int,
+    connections: dict[str, str],
+    password_file: Path,
+    settings: dict[str, str] | None = None,
+) -> dict:
+    """The whole environment of the stack's processes: nothing ``AIRFLOW*``/``AWS*`` leaks in.
+
+    ``settings`` (database, executor, broker…) default to ``sqlite_local_executor_settings``.
+    """
     env = {
         k: v
         for k, v in os.environ.items()
@@ -69,9 +93,6 @@ def airflow_env(home: Path, port: int, connections: dict[str, str], password_fil
         AIRFLOW__CORE__DAGS_FOLDER=str(REPO / "dags"),
         AIRFLOW__CORE__LOAD_EXAMPLES="False",
         AIRFLOW__CORE__UNIT_TEST_MODE="False",
-        AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{home / 'airflow.db'}",
-        AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS="tests.support.sqlite_busy_timeout.CONNECT_ARGS",
-        AIRFLOW__CORE__EXECUTOR="LocalExecutor",
         AIRFLOW__CORE__PARALLELISM="6",
         AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://127.0.0.1:{port}/execution/",
         AIRFLOW__API__HOST="127.0.0.1",
@@ -93,8 +114,18 @@ def airflow_env(home: Path, port: int, connections: dict[str, str], password_fil
         NO_PROXY="127.0.0.1,localhost",
         no_proxy="127.0.0.1,localhost",
     )
+    env.update(settings if settings is not None else sqlite_local_executor_settings(home))
     env.update({f"AIRFLOW_CONN_{conn_id.upper()}": uri for conn_id, uri in connections.items()})
     return env
+
+
+@dataclass(frozen=True)
+class Component:
+    """One more long-running ``airflow <args>`` of a stack, with variables of its own."""
+
+    name: str
+    args: tuple[str, ...]
+    env: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -136,13 +167,14 @@ class AirflowStack:
             )
         return result
 
-    def start(self, name: str, *args: str) -> subprocess.Popen:
-        """A long-running ``airflow <args>`` in its own session; output to ``logs/<name>.log``."""
+    def start(self, name: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+        """A long-running ``airflow <args>`` in its own session; output to ``logs/<name>.log``.
+        ``env`` adds variables for this process only."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_dir / f"{name}.log", "ab") as out:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "airflow", *args],
-                env=self.env,
+                env={**self.env, **(env or {})},
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -299,10 +331,17 @@ class AirflowStack:
         return max(response.json()["backfills"], key=lambda b: b["id"])
 
     def trigger(
-        self, conf: dict, dag_id: str = DAG_ID, logical_date: datetime | None = None
+        self,
+        conf: dict,
+        dag_id: str = DAG_ID,
+        logical_date: datetime | None = None,
+        run_after: datetime | None = None,
     ) -> str:
-        """A manual run through ``POST /dags/{dag_id}/dagRuns``; returns its run id."""
+        """A manual run through ``POST /dags/{dag_id}/dagRuns``; returns its run id.
+        ``run_after`` defaults to now (the API's default), whatever the logical date."""
         body = {"conf": conf, "logical_date": logical_date.isoformat() if logical_date else None}
+        if run_after is not None:
+            body["run_after"] = run_after.isoformat()
         response = self.api("POST", f"/dags/{dag_id}/dagRuns", json=body)
         assert response.status_code == 200, response.text
         return response.json()["dag_run_id"]
@@ -328,13 +367,24 @@ def wait_for_port(port: int, timeout: float, proc: subprocess.Popen | None = Non
 
 
 def start_stack(
-    home: Path, connections: dict[str, str], dags: Iterable[str] = (DAG_ID,), timeout: float = 90
+    home: Path,
+    connections: dict[str, str],
+    dags: Iterable[str] = (DAG_ID,),
+    timeout: float = 90,
+    settings: dict[str, str] | None = None,
+    components: Iterable[Component] = (),
 ) -> AirflowStack:
-    """Migrate the DB, start api-server and scheduler, serialize and unpause the DAGs.
+    """Migrate the DB, start api-server, scheduler and ``components``, serialize and unpause the
+    DAGs. ``settings`` replace the SQLite/LocalExecutor ones (see ``airflow_env``).
+
+    With a ``dag-processor`` among the components, it serializes the DAGs (the stack waits for
+    them); without one, ``airflow dags reserialize`` does it once.
 
     Returns once the REST API hands out a token, the scheduler heartbeats and the DAGs are
     unpaused. On any failure the processes already started are stopped before the error propagates.
     """
+    components = list(components)
+    dag_processor = any(c.args[:1] == ("dag-processor",) for c in components)
     home.mkdir(parents=True, exist_ok=True)
     password = secrets.token_urlsafe(12)
     password_file = home / "simple_auth_manager_passwords.json"
@@ -344,7 +394,7 @@ def start_stack(
         home=home,
         port=port,
         password=password,
-        env=airflow_env(home, port, connections, password_file),
+        env=airflow_env(home, port, connections, password_file, settings),
     )
     try:
         stack.cli("db", "migrate")
@@ -354,7 +404,10 @@ def start_stack(
         # No log server (it would listen on every interface at a fixed port): the api-server
         # reads the task logs from this AIRFLOW_HOME directly.
         stack.start("scheduler", "scheduler", "--skip-serve-logs")
-        stack.cli("dags", "reserialize")  # while the servers start up
+        for component in components:
+            stack.start(component.name, *component.args, env=component.env)
+        if not dag_processor:
+            stack.cli("dags", "reserialize")  # while the servers start up
         try:
             wait_for_port(port, timeout, stack.processes["api-server"])
         except AssertionError as error:
@@ -363,8 +416,16 @@ def start_stack(
             "the REST API to hand out a token", lambda: stack.token(refresh=True), timeout
         )
         for dag_id in dags:
-            response = stack.api("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
-            assert response.status_code == 200, f"unpausing {dag_id}: {response.text}"
+
+            def unpaused(dag_id: str = dag_id) -> bool:
+                response = stack.api("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
+                # 404 until the dag-processor has serialized the DAG.
+                if response.status_code == 404 and dag_processor:
+                    return False
+                assert response.status_code == 200, f"unpausing {dag_id}: {response.text}"
+                return True
+
+            stack.wait_until(f"{dag_id} to be serialized and unpaused", unpaused, timeout)
 
         def scheduler_healthy() -> bool:
             health = requests.get(f"{stack.base_url}/api/v2/monitor/health", timeout=5).json()

@@ -7,6 +7,7 @@ be needed for.
 
 from __future__ import annotations
 
+import configparser
 import re
 import shlex
 from pathlib import Path
@@ -15,18 +16,25 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import yaml
 
+from devtools.celery_executor import CELERY_APP, COMPONENT_COMMANDS, celery_executor_settings
+
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.airflow.yml"
 DOCKERFILE = REPO / "Dockerfile"
 DEPLOYMENT_GUIDE = REPO / "docs" / "deployment.md"
 DAG_ID = "aws_iam_users_ocsf"
 
-AIRFLOW_COMPONENTS = {
+# service -> its command, from the table the CeleryExecutor e2e test starts its components from.
+COMPONENT_OF_SERVICE = {
     "airflow-apiserver": "api-server",
     "airflow-scheduler": "scheduler",
     "airflow-dag-processor": "dag-processor",
     "airflow-triggerer": "triggerer",
-    "airflow-worker": "celery worker",
+    "airflow-worker": "celery-worker",
+}
+AIRFLOW_COMPONENTS = {
+    service: " ".join(COMPONENT_COMMANDS[component])
+    for service, component in COMPONENT_OF_SERVICE.items()
 }
 LONG_RUNNING = {"postgres", "redis", "moto-iam", *AIRFLOW_COMPONENTS}
 REQUIRED_SERVICES = {*LONG_RUNNING, "airflow-init", "airflow-cli"}
@@ -137,7 +145,7 @@ def test_long_running_services_have_health_checks_and_restart(services, service)
         ("airflow-scheduler", "curl --fail http://localhost:8974/health"),
         ("airflow-dag-processor", "airflow jobs check --job-type DagProcessorJob"),
         ("airflow-triggerer", "airflow jobs check --job-type TriggererJob"),
-        ("airflow-worker", "celery_executor.app inspect ping"),
+        ("airflow-worker", f"celery --app {CELERY_APP} inspect ping"),
     ],
 )
 def test_health_checks_probe_what_the_service_does(services, service, probe):
@@ -175,6 +183,23 @@ def test_executor_is_celery_with_redis_broker_and_postgres_results(services):
         assert urlsplit(env["AIRFLOW__CELERY__BROKER_URL"]).hostname == "redis"
         assert urlsplit(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]).hostname == "postgres"
         assert urlsplit(env["AIRFLOW__CELERY__RESULT_BACKEND"]).hostname == "postgres"
+
+
+def test_celery_settings_are_the_ones_the_celery_e2e_test_runs(services):
+    # tests/e2e/test_celery_e2e.py starts its stack with these settings, its own hosts and ports.
+    expected = celery_executor_settings(postgres="postgres", redis="redis:6379")
+    redis_port = {str(port) for port in services["redis"]["expose"]}
+    assert redis_port == {"6379"}
+    postgres_env = services["postgres"]["environment"]
+    db = urlsplit(expected["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
+    assert (db.username, db.password, db.path) == (
+        postgres_env["POSTGRES_USER"],
+        postgres_env["POSTGRES_PASSWORD"],
+        f"/{postgres_env['POSTGRES_DB']}",
+    )
+    for name in AIRFLOW_SERVICES:
+        env = _environment(services[name])
+        assert {key: env.get(key) for key in expected} == expected, name
 
 
 def test_all_airflow_services_share_one_config_file(services):
@@ -278,7 +303,8 @@ def test_dockerfile_pins_apache_airflow_and_installs_the_repo(dockerfile_instruc
     assert "apache-airflow==${AIRFLOW_VERSION}" in args
     constraint = args[args.index("--constraint") + 1]
     assert constraint.endswith("/constraints.txt")
-    assert "${PROVIDER_SRC}" in args and "PROVIDER_SRC" in env
+    # With the celery extra: the Celery provider and PostgreSQL drivers the e2e test runs.
+    assert "${PROVIDER_SRC}[celery]" in args and "PROVIDER_SRC" in env
 
     copied = {}
     for keyword, rest in dockerfile_instructions:
@@ -363,3 +389,18 @@ def test_deployment_guide_commands_use_this_file_and_real_services(services):
             assert service in services, command
     assert f"airflow backfill create --dag-id {DAG_ID}" in guide
     assert "--profile demo" in guide
+
+
+def test_celery_extra_is_pinned_for_the_image():
+    # The image installs `[celery]` under constraints.txt: every package of the extra is pinned
+    # there, so the image gets the versions tests/e2e/test_celery_e2e.py ran.
+    setup = configparser.ConfigParser()
+    setup.read(REPO / "setup.cfg")
+    extra = [
+        re.split(r"[<>=!~\[; ]", line.strip(), maxsplit=1)[0].lower()
+        for line in setup["options.extras_require"]["celery"].splitlines()
+        if line.strip() and not line.strip().startswith("#")
+    ]
+    assert "apache-airflow-providers-celery" in extra
+    for package in extra:
+        assert _constraint_pin(package)
