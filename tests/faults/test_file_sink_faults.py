@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.dag_runs import forget_state, sink_state
+from tests.support.faults import lost_and_twice
 from tests.support.iam_world import add_users
 
 USERS = [f"user{i:02d}" for i in range(30)]  # 3 batches of 10, one part file each
@@ -67,8 +68,7 @@ def test_a_full_disk_leaves_no_partial_part_and_the_next_run_delivers(
         assert sink_state() is None
     recovered = dag_runs(strategy="bulk")
     assert recovered.state == "success" and names(recovered.events) == USERS
-    delivered = names(first) + names(recovered.events)
-    lost, twice = len(set(USERS) - set(delivered)), len(delivered) - len(set(delivered))
+    lost, twice = lost_and_twice(USERS, names(first) + names(recovered.events))
     assert (lost, twice) == (0, 10)
     fault.record(
         "File sink: disk full",

@@ -11,6 +11,7 @@ import pytest
 
 from devtools.local import aws_connection_json
 from tests.support.dag_runs import sink_state
+from tests.support.faults import lost_and_twice
 from tests.support.iam_world import add_users
 from tests.support.throttling_proxy import ThrottlingProxy
 
@@ -33,11 +34,6 @@ def names(events) -> list[str]:
     return sorted(e["user"]["name"] for e in events)
 
 
-def lost_and_twice(expected, *deliveries) -> tuple[int, int]:
-    delivered = [name for events in deliveries for name in names(events)]
-    return len(set(expected) - set(delivered)), len(delivered) - len(set(delivered))
-
-
 def test_throttling_within_botocores_retries_costs_nothing(
     iam, proxy, dag_runs, fault, monkeypatch
 ):
@@ -49,7 +45,7 @@ def test_throttling_within_botocores_retries_costs_nothing(
     run = dag_runs(strategy="per_user")
     assert run.state == "success", run.tasks
     assert sum(proxy.throttled.values()) == 20
-    lost, twice = lost_and_twice(USERS, run.events)
+    lost, twice = lost_and_twice(USERS, names(run.events))
     assert (lost, twice) == (0, 0)
     fault.record(
         "IAM throttling (HTTP 400 Throttling)",
@@ -71,7 +67,7 @@ def test_iam_down_for_a_moment_mid_enrichment_is_ridden_out_by_a_task_retry(
     assert proxy.dropped == 2
     assert run.state == "success", run.tasks
     assert run.summary["users_degraded"] == 0
-    lost, twice = lost_and_twice(USERS, run.events)
+    lost, twice = lost_and_twice(USERS, names(run.events))
     assert (lost, twice) == (0, 0)
     fault.record(
         "IAM endpoint down mid-enrichment, briefly",
@@ -101,7 +97,7 @@ def test_iam_down_mid_enrichment_fails_the_run_and_the_next_run_delivers(
     assert recovered.state == "success"
     assert names(recovered.events) == USERS
     assert dag_runs(strategy="per_user").events == []
-    lost, twice = lost_and_twice(USERS, failed.events, recovered.events)
+    lost, twice = lost_and_twice(USERS, names(failed.events) + names(recovered.events))
     assert (lost, twice) == (0, 0)
     fault.record(
         "IAM endpoint down mid-enrichment, for good",

@@ -10,6 +10,7 @@ import sys
 import threading
 
 from tests.support.dag_runs import DAG_ID, sink_state
+from tests.support.faults import lost_and_twice
 from tests.support.iam_world import add_users
 from tests.support.sekoia_server import sekoia_connection_json
 
@@ -77,8 +78,7 @@ def test_sigkill_between_delivery_and_state_write_resends_and_loses_nothing(
 
     run = dag_runs(**conf)
     assert run.state == "success"
-    delivered = sorted(i["user"]["name"] for i in sekoia_server.accepted)
-    lost, twice = len(set(USERS) - set(delivered)), len(delivered) - len(set(delivered))
+    lost, twice = lost_and_twice(USERS, (i["user"]["name"] for i in sekoia_server.accepted))
     assert (lost, twice) == (0, 30)
     assert dag_runs(**conf).state == "success" and len(sekoia_server.accepted) == 60
     fault.record(

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from tests.support.dag_runs import sink_state
+from tests.support.faults import lost_and_twice
 from tests.support.iam_world import add_users
 from tests.support.sekoia_server import Reply, sekoia_connection_json
 
@@ -83,10 +84,6 @@ def taken(server) -> list[str]:
     return sorted(item["user"]["name"] for item in server.accepted)
 
 
-def lost_and_twice(names: list[str]) -> tuple[int, int]:
-    return len(set(USERS) - set(names)), len(names) - len(set(names))
-
-
 RUN = {"strategy": "bulk", "sinks": ["sekoia"], "sekoia_conn_id": CONN_ID}
 
 
@@ -98,7 +95,7 @@ def test_sekoia_fault_within_the_hooks_retries(case, iam, sekoia, dag_runs, faul
     sekoia.max_items = c.max_items
     run = dag_runs(**RUN)
     assert run.state == "success", run.tasks
-    lost, twice = lost_and_twice(taken(sekoia))
+    lost, twice = lost_and_twice(USERS, taken(sekoia))
     assert (lost, twice) == (0, c.twice)
     accepted = len(sekoia.accepted)
     assert dag_runs(**RUN).state == "success" and len(sekoia.accepted) == accepted  # all held
@@ -120,7 +117,7 @@ def test_sekoia_failing_past_the_retries_fails_the_run_and_the_next_run_catches_
 
     recovered = dag_runs(**RUN)
     assert recovered.state == "success"
-    lost, twice = lost_and_twice(taken(sekoia))
+    lost, twice = lost_and_twice(USERS, taken(sekoia))
     assert (lost, twice) == (0, 25)
     fault.record(
         "Sekoia: 503 past the hook's retries",

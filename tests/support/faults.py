@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -46,6 +47,12 @@ class FaultRecorder:
         """One row for this test; ``lost`` and ``duplicates`` are what the test counted."""
         assert self._test not in self._rows, "one row per test"
         self._rows[self._test] = Row(fault, did, lost, duplicates, recovery, self._test)
+
+
+def lost_and_twice(expected: Iterable[str], delivered: Iterable[str]) -> tuple[int, int]:
+    """The users of ``expected`` never delivered, and the deliveries of a user beyond its first."""
+    delivered = list(delivered)
+    return len(set(expected) - set(delivered)), len(delivered) - len(set(delivered))
 
 
 def render(rows: list[Row]) -> str:
