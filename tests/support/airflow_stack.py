@@ -328,9 +328,14 @@ def wait_for_port(port: int, timeout: float, proc: subprocess.Popen | None = Non
 
 
 def start_stack(
-    home: Path, connections: dict[str, str], dags: Iterable[str] = (DAG_ID,), timeout: float = 90
+    home: Path,
+    connections: dict[str, str],
+    dags: Iterable[str] = (DAG_ID,),
+    timeout: float = 90,
+    settings: dict[str, str] | None = None,
 ) -> AirflowStack:
-    """Migrate the DB, start api-server and scheduler, serialize and unpause the DAGs.
+    """Migrate the DB, start api-server and scheduler, serialize and unpause the DAGs;
+    ``settings`` are more ``AIRFLOW__*`` variables (e.g. log levels).
 
     Returns once the REST API hands out a token, the scheduler heartbeats and the DAGs are
     unpaused. On any failure the processes already started are stopped before the error propagates.
@@ -344,7 +349,7 @@ def start_stack(
         home=home,
         port=port,
         password=password,
-        env=airflow_env(home, port, connections, password_file),
+        env={**airflow_env(home, port, connections, password_file), **(settings or {})},
     )
     try:
         stack.cli("db", "migrate")
