@@ -30,7 +30,7 @@ from contextlib import closing
 import pytest
 
 from devtools.demo_org import seed_demo_organisation
-from tests.support.airflow_stack import TERMINAL_RUN_STATES, reset_moto, start_stack
+from tests.support.airflow_stack import TERMINAL_RUN_STATES, start_stack
 from tests.support.dag_runs import read_events
 from tests.support.secret_scan import encodings, file_artifacts, scan, sqlite_artifacts
 from tests.support.sekoia_server import FAST_RETRIES, FakeSekoia, Reply, sekoia_connection_json
@@ -56,7 +56,6 @@ def world(iam, iam_endpoint, tmp_path):
     """The demo organisation (plus access keys and a console password) on moto, a loopback
     Sekoia.io, and an Airflow stack whose two connections hold random secrets; yields (secrets,
     sekoia, stack, run conf)."""
-    reset_moto(iam_endpoint)
     seed_demo_organisation(iam)
     for user in ("leo.ci-bot", "sybil.svc-deploy"):
         iam.create_access_key(UserName=user)
@@ -107,6 +106,7 @@ def run_to_the_end(stack, conf: dict, timeout: float = 180) -> dict:
     return stack.wait_until(f"run {run_id} to finish", finished, timeout)
 
 
+@pytest.mark.e2e
 def test_no_secret_in_any_artifact_of_a_run(world, tmp_path):
     values, sekoia, stack, conf = world
 
