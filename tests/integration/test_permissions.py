@@ -6,6 +6,8 @@ organisation with member accounts, while botocore records every operation and th
 it (``tests/support/aws_operations.py``). Each operation must be granted by the README's policy
 for that strategy: the "smallest policy" JSON and the CloudFormation template's policies (the
 member role), and in organisation mode the JSON of "What the connection's principal needs".
+The reverse holds too in one account: a policy grants nothing the strategy never calls, but
+for the documented cases these runs do not reach.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ import yaml
 
 from tests.conftest import REPO
 from tests.support.aws_operations import recording_aws_operations
-from tests.support.org_world import client, create_organization, member_client
+from tests.support.iam_world import seed_demo_with_credentials
+from tests.support.org_world import create_organization, member_client
 
 # The README says these need no permission (AWS answers them for any principal).
 NEEDS_NO_PERMISSION = {"sts:GetCallerIdentity"}
@@ -108,19 +111,6 @@ def test_the_readme_says_which_calls_need_no_permission():
         assert re.search(rf"`{action}`[^.]*needs\s+no\s+permission", text), action
 
 
-@pytest.fixture
-def world(iam):
-    """Users with groups, attached and inline policies, MFA, tags (the demo organisation), access
-    keys and a console password."""
-    from devtools.demo_org import seed_demo_organisation
-
-    seed_demo_organisation(iam)
-    for user in ("leo.ci-bot", "sybil.svc-deploy"):
-        iam.create_access_key(UserName=user)
-    iam.create_login_profile(UserName="alice.admin", Password="Demo-password-1!")
-    return iam
-
-
 def missing(operations, allowed: set[str]) -> set[str]:
     return {op.action for op in operations} - allowed - NEEDS_NO_PERMISSION
 
@@ -143,10 +133,11 @@ def missing(operations, allowed: set[str]) -> set[str]:
     ],
 )
 def test_one_account_calls_only_what_the_readme_grants(
-    world, dag_runs, strategy, documents, must_include, unreached
+    iam, dag_runs, strategy, documents, must_include, unreached
 ):
     """...and the README grants nothing the strategy never calls (least privilege), but the
     documented ``unreached`` cases."""
+    seed_demo_with_credentials(iam)
     policies = readme_policies()
     with recording_aws_operations() as operations:
         run = dag_runs(strategy=strategy, mode="full")
@@ -180,4 +171,3 @@ def test_organisation_calls_only_what_the_readme_grants(iam, iam_endpoint, dag_r
     principal = {"organizations:ListAccounts", "sts:AssumeRole"} & policies["principal"]
     assert not missing(by_principal, own_account | principal), "README principal policy"
     assert not missing(by_member_role, policies[f"cfn {strategy}"]), "README member role policy"
-    client(iam_endpoint, "organizations")  # (the organisation is reset with moto by `iam`)

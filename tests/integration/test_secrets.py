@@ -29,9 +29,9 @@ from contextlib import closing
 
 import pytest
 
-from devtools.demo_org import seed_demo_organisation
 from tests.support.airflow_stack import TERMINAL_RUN_STATES, start_stack
 from tests.support.dag_runs import read_events
+from tests.support.iam_world import seed_demo_with_credentials
 from tests.support.secret_scan import encodings, file_artifacts, scan, sqlite_artifacts
 from tests.support.sekoia_server import FAST_RETRIES, FakeSekoia, Reply, sekoia_connection_json
 
@@ -56,10 +56,7 @@ def world(iam, iam_endpoint, tmp_path):
     """The demo organisation (plus access keys and a console password) on moto, a loopback
     Sekoia.io, and an Airflow stack whose two connections hold random secrets; yields (secrets,
     sekoia, stack, run conf)."""
-    seed_demo_organisation(iam)
-    for user in ("leo.ci-bot", "sybil.svc-deploy"):
-        iam.create_access_key(UserName=user)
-    iam.create_login_profile(UserName="alice.admin", Password="Demo-password-1!")
+    seed_demo_with_credentials(iam)
     values = random_secrets()
     aws = {
         "conn_type": "aws",
