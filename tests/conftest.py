@@ -74,7 +74,9 @@ def iam(iam_endpoint, monkeypatch):
 
     from devtools.local import iam_client
 
-    requests.post(f"{iam_endpoint}/moto-api/reset", timeout=10).raise_for_status()
+    # A reset reloads the AWS managed policies of every account moto knows: after an organisation
+    # test with member accounts, on a busy machine, that takes more than 10 s.
+    requests.post(f"{iam_endpoint}/moto-api/reset", timeout=120).raise_for_status()
     monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", aws_connection_uri(iam_endpoint))
     return iam_client(iam_endpoint)
 

@@ -15,6 +15,8 @@ from functools import cached_property
 from typing import Any
 
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+from airflow.providers.amazon.aws.utils.connection_wrapper import AwsConnectionWrapper
+from airflow.sdk.log import mask_secret
 from botocore.config import Config
 from botocore.exceptions import ClientError, NoCredentialsError, PartialCredentialsError
 
@@ -81,6 +83,24 @@ class CountingAwsHook(AwsBaseHook):
         config = super().config
         if config.retries is None:
             config = Config(retries=dict(DEFAULT_RETRIES)).merge(config)
+        return config
+
+    @cached_property
+    def conn_config(self) -> AwsConnectionWrapper:
+        """The connection, its keys masked in logs as soon as they are read.
+
+        Airflow masks a connection's password and its extra's sensitive keys, so the secret key
+        and ``aws_session_token`` are masked already; the access key id in ``login`` is not, and
+        botocore's DEBUG log prints it in every request's ``Authorization`` header.
+        """
+        config = super().conn_config
+        for value in (
+            config.aws_access_key_id,
+            config.aws_secret_access_key,
+            config.aws_session_token,
+        ):
+            if value:
+                mask_secret(value)
         return config
 
     @cached_property

@@ -127,8 +127,10 @@ class IamHook(CountingAwsHook):
                 account_id_of(role_arn), role_arn, error_code(error), error_message(error)
             ) from error
         credentials = response["Credentials"]
-        mask_secret(credentials["SecretAccessKey"])
-        mask_secret(credentials["SessionToken"])
+        # All three, as for the connection's own keys (hooks/base.py): botocore's DEBUG log
+        # prints the key id and the token in every request's headers.
+        for secret in ("AccessKeyId", "SecretAccessKey", "SessionToken"):
+            mask_secret(credentials[secret])
         self.log.info(
             "Assumed %s as session %s (until %s)",
             role_arn,

@@ -373,9 +373,11 @@ def start_stack(
     timeout: float = 90,
     settings: dict[str, str] | None = None,
     components: Iterable[Component] = (),
+    extra_env: dict[str, str] | None = None,
 ) -> AirflowStack:
     """Migrate the DB, start api-server, scheduler and ``components``, serialize and unpause the
-    DAGs. ``settings`` replace the SQLite/LocalExecutor ones (see ``airflow_env``).
+    DAGs. ``settings`` replace the SQLite/LocalExecutor ones (see ``airflow_env``); ``extra_env``
+    adds more ``AIRFLOW__*`` variables (e.g. log levels).
 
     With a ``dag-processor`` among the components, it serializes the DAGs (the stack waits for
     them); without one, ``airflow dags reserialize`` does it once.
@@ -394,7 +396,7 @@ def start_stack(
         home=home,
         port=port,
         password=password,
-        env=airflow_env(home, port, connections, password_file, settings),
+        env={**airflow_env(home, port, connections, password_file, settings), **(extra_env or {})},
     )
     try:
         stack.cli("db", "migrate")

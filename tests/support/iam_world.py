@@ -50,3 +50,14 @@ def add_users(iam, names, groups=()):
         iam.create_user(UserName=name)
         for group in groups:
             iam.add_user_to_group(GroupName=group, UserName=name)
+
+
+def seed_demo_with_credentials(iam) -> None:
+    """The demo organisation (groups, attached and inline policies, MFA, tags) plus access keys for
+    two users and a console password for one: every kind of call a strategy makes."""
+    from devtools.demo_org import seed_demo_organisation
+
+    seed_demo_organisation(iam)
+    for user in ("leo.ci-bot", "sybil.svc-deploy"):
+        iam.create_access_key(UserName=user)
+    iam.create_login_profile(UserName="alice.admin", Password="Demo-password-1!")
