@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, Asset, Param, XComArg
+from airflow.providers.common.compat.sdk import DAG, Asset, Param, XComArg
 
 try:  # the Task SDK's, Airflow 3.2+
     from airflow.sdk import CronDataIntervalTimetable

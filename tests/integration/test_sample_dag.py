@@ -28,8 +28,7 @@ def fresh(iam, airflow_home, tmp_path):
 
 
 def last_failed_label(task_id: str) -> str:
-    from airflow.models.taskinstance import TaskInstance
-    from airflow.utils.session import create_session
+    from tests.support.airflow_compat import TaskInstance, create_session
 
     with create_session() as session:
         ti = (
@@ -76,7 +75,7 @@ def test_dag_has_the_documented_id_params_and_real_data_intervals(airflow_home):
     ],
 )
 def test_bad_params_are_refused_before_any_task_runs(fresh, conf):
-    from airflow.sdk.exceptions import ParamValidationError
+    from airflow.providers.common.compat.sdk import ParamValidationError
 
     with pytest.raises(ParamValidationError):
         run_sample_dag({**fresh, **conf})
@@ -101,8 +100,7 @@ def test_full_run_in_batches_writes_schema_valid_events_and_sets_the_checkpoint(
 
 
 def test_mapped_instances_are_labelled_by_batch(iam, fresh):
-    from airflow.models.taskinstance import TaskInstance
-    from airflow.utils.session import create_session
+    from tests.support.airflow_compat import TaskInstance, create_session
 
     add_users(iam, [f"user{i:02d}" for i in range(15)])
     state, _ = run_sample_dag(fresh)
@@ -184,10 +182,8 @@ def test_run_summary_counts_users_events_and_iam_calls(iam, fresh, capfd):
 
 
 def test_listing_task_persists_the_partition_for_its_console_link(iam, fresh):
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-
     from airflow_provider_awsiam_ocsf.links.aws_console import XCOM_KEY
+    from tests.support.airflow_compat import XComModel, create_session
 
     add_users(iam, ["someone"])
     assert run_sample_dag(fresh)[0] == "success"

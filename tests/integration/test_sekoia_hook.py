@@ -17,7 +17,7 @@ import uuid
 
 import pytest
 import structlog.testing
-from airflow.sdk._shared.secrets_masker import redact
+from airflow.providers.common.compat.sdk import redact
 from sekoia_automation_models.ocsf.user import UserOCSFModel
 
 from airflow_provider_awsiam_ocsf.hooks.sekoia import SekoiaApiError, SekoiaAssetHook

@@ -122,9 +122,7 @@ def test_refused_push_fails_at_once_with_a_clear_message_and_no_key(
 
 
 def test_api_key_is_in_no_xcom_and_no_rendered_field(iam, conf, sekoia_server):
-    from airflow.models.renderedtifields import RenderedTaskInstanceFields
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
+    from tests.support.airflow_compat import RenderedTaskInstanceFields, XComModel, create_session
 
     add_users(iam, ["someone"])
     assert run_sample_dag(conf)[0] == "success"

@@ -13,9 +13,8 @@ DAG_ID = "aws_iam_users_ocsf"
 
 
 def sample_dag():
-    from airflow.dag_processing.dagbag import DagBag
-
     from tests.conftest import REPO
+    from tests.support.airflow_compat import DagBag
 
     bag = DagBag(dag_folder=str(REPO / "dags" / f"{DAG_ID}.py"))
     assert not bag.import_errors, bag.import_errors
@@ -30,8 +29,7 @@ def run_sample_dag(conf: dict, logical_date: datetime | None = None):
 
 def run_and_summarize(conf: dict, logical_date: datetime | None = None):
     """One run of the sample DAG; returns (state, {task_id: [states]}, run summary or None)."""
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
+    from tests.support.airflow_compat import XComModel, create_session
 
     kwargs = {"run_conf": conf}
     if logical_date is not None:
@@ -92,7 +90,7 @@ ACCOUNT = "123456789012"  # moto's default account
 
 def sink_state(sink: str = "file", aws_conn_id: str = "aws_default", account: str = ACCOUNT):
     """The sink's state Variable as a dict, or None when there is none."""
-    from airflow.models.variable import Variable
+    from tests.support.airflow_compat import Variable
 
     value = Variable.get(f"{DAG_ID}__state__{aws_conn_id}__{account}__{sink}", default_var=None)
     return None if value is None else json.loads(value)
@@ -106,8 +104,7 @@ def checkpoint_value(sink: str = "file", aws_conn_id: str = "aws_default") -> st
 
 def forget_state(aws_conn_id: str = "aws_default") -> None:
     """Delete every state Variable of the connection, and the previous release's checkpoint."""
-    from airflow.models.variable import Variable
-    from airflow.utils.session import create_session
+    from tests.support.airflow_compat import Variable, create_session
 
     with create_session() as session:
         keys = [
