@@ -46,18 +46,16 @@ RESOLUTION = ["boto3==1.43.117", "botocore==1.43.117"]
 
 SEEDS: dict[str, list[str]] = {
     "3.0.6": [
-        # apache-airflow-core 3.0.6 asks only `fastapi>=0.115.0` and `cadwyn>=5.2.1`, but cadwyn
-        # releases from 5.5 on need FastAPI >= 0.119 and FastAPI 0.121 moved internals cadwyn
-        # used: the execution API (how every task reaches the DB in Airflow 3) no longer imports.
-        # These are the FastAPI and cadwyn of 3.0.6's release (August 2025).
+        # apache-airflow-core 3.0.6 asks only `fastapi>=0.115.0` and `cadwyn>=5.2.1`; with the
+        # newest of both, every task fails at its first call to the execution API (how tasks
+        # reach the metadata DB in Airflow 3): "ServerResponseError: Remote server returned
+        # validation error". These are the FastAPI and cadwyn of 3.0.6's time (August 2025).
         "fastapi==0.116.1",
         "cadwyn==5.4.4",
         # universal-pathlib 0.3 rewrote UPath's internals that 3.0.6's ObjectStoragePath
-        # subclasses; 0.2.6 is the last 0.2 release, the one 3.0.6 was released with.
+        # subclasses: `file://` paths fail with "_IncompatibleProtocolError: ObjectStoragePath(...)
+        # detected protocol file …". 0.2.6 is the last 0.2 release.
         "universal-pathlib==0.2.6",
-        # svcs 26 changed the registry that in-process task execution (`dag.test`, `airflow dags
-        # test`) relies on; 25.1.0 is the release 3.0.6 asks for as its minimum.
-        "svcs==25.1.0",
     ],
     "3.3.2": [
         # The versions the suite was proven with before this file was generated (moto is pinned

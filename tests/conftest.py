@@ -45,6 +45,8 @@ def airflow_home() -> Path:
     sample DAG as a dag-processor would store it (``dags reserialize``): Airflow 3.0's
     ``dag.test()`` neither stores the DAG nor activates its Assets, and fails the tasks that
     update an inactive Asset (3.3's does both itself)."""
+    from tests.support.airflow_compat import log_tasks_at_info
+
     for command in (["db", "migrate"], ["dags", "reserialize"]):
         subprocess.run(
             [sys.executable, "-m", "airflow", *command],
@@ -52,6 +54,7 @@ def airflow_home() -> Path:
             capture_output=True,
             env=os.environ.copy(),
         )
+    log_tasks_at_info()
     return Path(_AIRFLOW_HOME)
 
 
@@ -77,7 +80,8 @@ def iam(iam_endpoint, monkeypatch):
 
     from devtools.local import iam_client
 
-    requests.post(f"{iam_endpoint}/moto-api/reset", timeout=10).raise_for_status()
+    # A reset reloads the ~1,100 AWS managed policies: seconds, more on a busy 2-core machine.
+    requests.post(f"{iam_endpoint}/moto-api/reset", timeout=60).raise_for_status()
     monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", aws_connection_uri(iam_endpoint))
     return iam_client(iam_endpoint)
 

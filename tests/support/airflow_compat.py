@@ -8,10 +8,18 @@ up the test ``AIRFLOW_HOME``.
 
 What differs across the range (checked on 3.0.6 and 3.3.2):
 - ``DagBag`` moved from ``airflow.models.dagbag`` (3.0) to ``airflow.dag_processing.dagbag``.
+- 3.0's ``dag.test()`` runs tasks with structlog left at its defaults, which print the Task SDK's
+  debug lines (see :func:`log_tasks_at_info`).
+- 3.0's ``dag.test()`` neither stores the DAG nor activates its Assets: the ``airflow_home``
+  fixture runs ``airflow dags reserialize`` (a CLI command, so not here).
 """
 
 from __future__ import annotations
 
+import logging
+
+import airflow
+import structlog
 from airflow.models.renderedtifields import RenderedTaskInstanceFields
 from airflow.models.taskinstance import TaskInstance
 from airflow.models.variable import Variable
@@ -23,11 +31,27 @@ try:
 except ImportError:  # Airflow 3.0
     from airflow.models.dagbag import DagBag  # type: ignore[no-redef]
 
+AIRFLOW_3_0 = airflow.__version__.startswith("3.0.")
+
+
+def log_tasks_at_info() -> None:
+    """Task logs at INFO, as a worker writes them.
+
+    A 3.0 worker configures structlog at ``[logging] logging_level``, but 3.0's in-process
+    ``dag.test()`` does not, so every debug line of the Task SDK reaches the output, among them
+    each ``mask_secret`` request with the secret in clear. 3.1+ configure it themselves.
+    """
+    if AIRFLOW_3_0:
+        structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.INFO))
+
+
 __all__ = [
+    "AIRFLOW_3_0",
     "DagBag",
     "RenderedTaskInstanceFields",
     "TaskInstance",
     "Variable",
     "XComModel",
     "create_session",
+    "log_tasks_at_info",
 ]
