@@ -1,4 +1,10 @@
-"""Airflow provider: AWS IAM users as OCSF User Inventory events."""
+"""Airflow provider: AWS IAM users as OCSF User Inventory events.
+
+Runs on Airflow 3.0.6 through 3.3.x. Task SDK names (``BaseOperator``, ``BaseHook``, ``Variable``,
+the exceptions, ``mask_secret``…) are imported from ``airflow.providers.common.compat.sdk``, never
+from ``airflow.sdk``: several moved between 3.0 and 3.3 (``BaseHook`` and the task exceptions are
+not in ``airflow.sdk`` on 3.0), and the shims resolve each to where the running Airflow has it.
+"""
 
 from __future__ import annotations
 

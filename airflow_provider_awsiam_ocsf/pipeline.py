@@ -23,7 +23,7 @@ from typing import Any
 
 import pendulum
 from airflow import __version__ as AIRFLOW_VERSION
-from airflow.sdk import DAG, Asset, Param, XComArg
+from airflow.providers.common.compat.sdk import DAG, Asset, Param, XComArg
 
 try:  # the Task SDK's, Airflow 3.2+
     from airflow.sdk import CronDataIntervalTimetable

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from airflow.sdk import Variable
+from airflow.providers.common.compat.sdk import Variable
 
 from airflow_provider_awsiam_ocsf.errors import CorruptCheckpointError, CorruptStateError
 from airflow_provider_awsiam_ocsf.state import SinkState, StateError

@@ -42,13 +42,20 @@ pytest_plugins = [
 
 @pytest.fixture(scope="session")
 def airflow_home() -> Path:
-    """A migrated SQLite metadata DB in a temporary AIRFLOW_HOME (once per session)."""
-    subprocess.run(
-        [sys.executable, "-m", "airflow", "db", "migrate"],
-        check=True,
-        capture_output=True,
-        env=os.environ.copy(),
-    )
+    """A migrated SQLite metadata DB in a temporary AIRFLOW_HOME (once per session), holding the
+    sample DAG as a dag-processor would store it (``dags reserialize``): Airflow 3.0's
+    ``dag.test()`` neither stores the DAG nor activates its Assets, and fails the tasks that
+    update an inactive Asset (3.3's does both itself)."""
+    from tests.support.airflow_compat import log_tasks_at_info
+
+    for command in (["db", "migrate"], ["dags", "reserialize"]):
+        subprocess.run(
+            [sys.executable, "-m", "airflow", *command],
+            check=True,
+            capture_output=True,
+            env=os.environ.copy(),
+        )
+    log_tasks_at_info()
     return Path(_AIRFLOW_HOME)
 
 

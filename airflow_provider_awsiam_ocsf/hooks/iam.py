@@ -17,7 +17,7 @@ from typing import Any
 
 import boto3
 import botocore.session
-from airflow.sdk.log import mask_secret
+from airflow.providers.common.compat.sdk import mask_secret
 from botocore.credentials import DeferredRefreshableCredentials
 from botocore.exceptions import ClientError
 

@@ -11,9 +11,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
-from airflow.sdk import BaseHook
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
-from airflow.sdk.log import mask_secret
+from airflow.providers.common.compat.sdk import (
+    AirflowException,
+    AirflowFailException,
+    BaseHook,
+    mask_secret,
+)
 
 DEFAULT_BASE_URL = "https://api.sekoia.io"
 NIL_UUID = "00000000-0000-0000-0000-000000000000"

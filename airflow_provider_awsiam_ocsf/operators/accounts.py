@@ -7,7 +7,7 @@ from typing import Any
 
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
-from airflow.sdk import Context
+from airflow.providers.common.compat.sdk import Context
 
 from airflow_provider_awsiam_ocsf.accounts import split_active
 from airflow_provider_awsiam_ocsf.arn import is_account_id, role_arn

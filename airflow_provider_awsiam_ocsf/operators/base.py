@@ -15,8 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
-from airflow.sdk import BaseOperator, Context
-from airflow.sdk.exceptions import AirflowSkipException
+from airflow.providers.common.compat.sdk import AirflowSkipException, BaseOperator, Context
 
 from airflow_provider_awsiam_ocsf.contracts import BatchRef, EventsBatch, SinkReport
 from airflow_provider_awsiam_ocsf.hooks.iam import IamHook

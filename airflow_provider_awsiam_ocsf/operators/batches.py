@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from airflow.sdk import BaseOperator, Context
+from airflow.providers.common.compat.sdk import BaseOperator, Context
 
 from airflow_provider_awsiam_ocsf.contracts import AccountListing, BatchRef
 from airflow_provider_awsiam_ocsf.operators.base import flatten, max_map_length

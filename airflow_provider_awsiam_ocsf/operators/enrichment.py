@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
-from airflow.sdk import Context
+from airflow.providers.common.compat.sdk import Context
 
 from airflow_provider_awsiam_ocsf.collection import count_degradations, enrich_user
 from airflow_provider_awsiam_ocsf.contracts import (

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from airflow.sdk import Context
+from airflow.providers.common.compat.sdk import Context
 
 from airflow_provider_awsiam_ocsf.contracts import SinkReport
 from airflow_provider_awsiam_ocsf.operators.base import SinkOperator, data_interval, is_backfill

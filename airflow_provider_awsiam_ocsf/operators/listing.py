@@ -8,7 +8,7 @@ from datetime import UTC, timedelta
 from typing import Any
 
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
-from airflow.sdk import Context
+from airflow.providers.common.compat.sdk import Context
 from botocore.exceptions import ClientError
 
 from airflow_provider_awsiam_ocsf.arn import partition_of

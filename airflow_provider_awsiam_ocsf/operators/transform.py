@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from airflow.sdk import Context
+from airflow.providers.common.compat.sdk import Context
 
 from airflow_provider_awsiam_ocsf.contracts import BatchRef, BatchUpdate, UsersBatch, XComKey
 from airflow_provider_awsiam_ocsf.delivery import settle_batch

@@ -6,7 +6,7 @@ import json
 import os
 from collections.abc import Iterable
 
-from airflow.sdk import ObjectStoragePath
+from airflow.providers.common.compat.sdk import ObjectStoragePath
 
 
 def default_output_uri() -> str:

@@ -48,8 +48,7 @@ BAD_CONF = [
 
 
 def dag_run_count() -> int:
-    from airflow.models.dagrun import DagRun
-    from airflow.utils.session import create_session
+    from tests.support.airflow_compat import DagRun, create_session
 
     with create_session() as session:
         return session.query(DagRun).filter_by(dag_id=DAG_ID).count()
@@ -58,7 +57,7 @@ def dag_run_count() -> int:
 def test_every_param_out_of_range_or_of_the_wrong_type_is_refused_before_any_task(
     iam, airflow_home, tmp_path, fault
 ):
-    from airflow.sdk.exceptions import ParamValidationError
+    from airflow.providers.common.compat.sdk import ParamValidationError
 
     add_users(iam, ["someone"])
     before = dag_run_count()

@@ -20,9 +20,7 @@ CONN_ID = "sekoia_kill"
 
 def mark_killed_runs_failed() -> int:
     """A SIGKILLed ``dags test`` leaves its run 'running'; a scheduler would fail it later."""
-    from airflow.models.dagrun import DagRun
-    from airflow.utils.session import create_session
-    from airflow.utils.state import DagRunState
+    from tests.support.airflow_compat import DagRun, DagRunState, create_session
 
     with create_session() as session:
         runs = session.query(DagRun).filter_by(dag_id=DAG_ID, state=DagRunState.RUNNING).all()

@@ -77,8 +77,7 @@ def test_a_list_of_ids_reads_only_those(organisation, runs, tmp_path):
 
 
 def test_mapped_instances_are_labelled_by_account(organisation, runs):
-    from airflow.models.taskinstance import TaskInstance
-    from airflow.utils.session import create_session
+    from tests.support.airflow_compat import TaskInstance, create_session
 
     ids = organisation
     assert runs(accounts="organization", strategy="bulk")[0] == "success"

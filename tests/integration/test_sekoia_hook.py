@@ -3,9 +3,10 @@
 Fixtures ``sekoia_server`` and ``sekoia_conn_id`` come from ``tests/sekoia_server.py`` (registered
 in ``conftest.py``); ``ocsf_validator`` from ``conftest.py``.
 
-The hook logs through Airflow 3's structlog, which pytest's ``caplog`` does not see, so log
-assertions use ``structlog.testing.capture_logs`` (fixture ``logs``); ``caplog`` is still checked
-for the key, since requests/urllib3 log through the standard library.
+The hook logs through the Task SDK's structlog on Airflow 3.1+, which pytest's ``caplog`` does not
+see, and through the standard library on 3.0 (whose ``BaseHook`` is the core one): fixture ``logs``
+gathers both, as ``structlog.testing.capture_logs`` entries. ``caplog`` is still checked for the
+key, since requests/urllib3 log through the standard library.
 """
 
 from __future__ import annotations
@@ -17,8 +18,7 @@ import uuid
 
 import pytest
 import structlog.testing
-from airflow.sdk._shared.secrets_masker import redact
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.providers.common.compat.sdk import AirflowFailException, redact
 from sekoia_automation_models.ocsf.user import UserOCSFModel
 
 from airflow_provider_awsiam_ocsf.hooks.sekoia import (
@@ -48,10 +48,34 @@ def use_connection(monkeypatch: pytest.MonkeyPatch, host: str, api_key: str, con
     )
 
 
+class HookLogs:
+    """What the hook logged, read when asked: structlog's entries and the hook's own stdlib records,
+    each as ``{"event": …, "log_level": …}``."""
+
+    def __init__(self, captured: list[dict], caplog: pytest.LogCaptureFixture):
+        self.captured, self.caplog = captured, caplog
+
+    def entries(self) -> list[dict]:
+        stdlib = [
+            {"event": record.getMessage(), "log_level": record.levelname.lower()}
+            for record in self.caplog.records
+            # 3.0 names it airflow.task.hooks.<module>.<class>
+            if SekoiaAssetHook.__module__ in record.name
+        ]
+        return [*self.captured, *stdlib]
+
+    def __iter__(self):
+        return iter(self.entries())
+
+    def __repr__(self) -> str:
+        return repr(self.entries())
+
+
 @pytest.fixture
-def logs():
+def logs(caplog):
+    caplog.set_level(logging.INFO)
     with structlog.testing.capture_logs() as captured:
-        yield captured
+        yield HookLogs(captured, caplog)
 
 
 def messages(logs: list[dict], level: str | None = None) -> list[str]:

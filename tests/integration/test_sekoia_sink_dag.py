@@ -116,15 +116,14 @@ def test_refused_push_fails_at_once_with_a_clear_message_and_no_key(
     assert state == "failed" and tasks["push_to_sekoia"] == ["failed"]
     assert len(sekoia_server.pushes) == 1  # no retry on 4xx
     logs = "".join(capfd.readouterr())
-    assert says in logs
+    # Tracebacks may wrap the message over lines (Airflow 3.0 prints them with rich).
+    assert says in " ".join(logs.split())
     assert conn["password"] not in logs
     assert checkpoint_value("sekoia") is None
 
 
 def test_api_key_is_in_no_xcom_and_no_rendered_field(iam, conf, sekoia_server):
-    from airflow.models.renderedtifields import RenderedTaskInstanceFields
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
+    from tests.support.airflow_compat import RenderedTaskInstanceFields, XComModel, create_session
 
     add_users(iam, ["someone"])
     assert run_sample_dag(conf)[0] == "success"

@@ -15,9 +15,8 @@ DAG_ID = "aws_iam_users_ocsf"
 def sample_dag(task_retries: int | None = None, retry_delay: float = 1.0):
     """The sample DAG as its file defines it; ``task_retries`` replaces every task's retries (and
     ``retry_delay``, in seconds), since ``dag.test()`` waits out real retry delays."""
-    from airflow.dag_processing.dagbag import DagBag
-
     from tests.conftest import REPO
+    from tests.support.airflow_compat import DagBag
 
     bag = DagBag(dag_folder=str(REPO / "dags" / f"{DAG_ID}.py"))
     assert not bag.import_errors, bag.import_errors
@@ -40,8 +39,7 @@ def run_and_summarize(conf: dict, logical_date: datetime | None = None, *, task_
 
     Tasks are not retried unless ``task_retries`` says so (then 1 s apart): a failure a test
     provokes would otherwise be retried minutes apart, as the DAG does in production."""
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
+    from tests.support.airflow_compat import XComModel, create_session
 
     kwargs = {"run_conf": conf}
     if logical_date is not None:
@@ -102,7 +100,7 @@ ACCOUNT = "123456789012"  # moto's default account
 
 def sink_state(sink: str = "file", aws_conn_id: str = "aws_default", account: str = ACCOUNT):
     """The sink's state Variable as a dict, or None when there is none."""
-    from airflow.models.variable import Variable
+    from tests.support.airflow_compat import Variable
 
     value = Variable.get(f"{DAG_ID}__state__{aws_conn_id}__{account}__{sink}", default_var=None)
     return None if value is None else json.loads(value)
@@ -116,8 +114,7 @@ def checkpoint_value(sink: str = "file", aws_conn_id: str = "aws_default") -> st
 
 def forget_state(aws_conn_id: str = "aws_default") -> None:
     """Delete every state Variable of the connection, and the previous release's checkpoint."""
-    from airflow.models.variable import Variable
-    from airflow.utils.session import create_session
+    from tests.support.airflow_compat import Variable, create_session
 
     with create_session() as session:
         keys = [

@@ -111,12 +111,15 @@ def _environment(service: dict) -> dict[str, str]:
     return {key: str(value) for key, value in env.items()}
 
 
-def _constraint_pin(name: str) -> str:
-    for line in (REPO / "constraints.txt").read_text().splitlines():
+def _constraint_pin(name: str, airflow_version: str) -> str:
+    """``name``'s version in the project's constraints file for ``airflow_version``."""
+    path = REPO / "constraints" / f"airflow-{airflow_version}.txt"
+    assert path.exists(), f"no constraints file for Airflow {airflow_version}: {path}"
+    for line in path.read_text().splitlines():
         pinned, _, version = line.strip().partition("==")
         if pinned.lower() == name:
             return version
-    raise AssertionError(f"{name} is not pinned in constraints.txt")
+    raise AssertionError(f"{name} is not pinned in {path.name}")
 
 
 def test_stack_has_the_official_services_plus_the_demo_iam(services):
@@ -284,7 +287,7 @@ def test_dockerfile_extends_the_official_image_at_the_pinned_airflow(dockerfile_
     assert len(bases) == 1
     match = re.fullmatch(r"apache/airflow:(?P<airflow>[\d.]+)-python(?P<python>3\.\d+)", bases[0])
     assert match, bases[0]
-    assert match["airflow"] == _constraint_pin("apache-airflow")
+    assert match["airflow"] == _constraint_pin("apache-airflow", match["airflow"])
 
 
 def test_dockerfile_pins_apache_airflow_and_installs_the_repo(dockerfile_instructions):
@@ -302,7 +305,8 @@ def test_dockerfile_pins_apache_airflow_and_installs_the_repo(dockerfile_instruc
     args = installs[0][: installs[0].index("&&")] if "&&" in installs[0] else installs[0]
     assert "apache-airflow==${AIRFLOW_VERSION}" in args
     constraint = args[args.index("--constraint") + 1]
-    assert constraint.endswith("/constraints.txt")
+    # The official image sets AIRFLOW_VERSION: the project's pins for the image's own Airflow.
+    assert constraint == "${PROVIDER_SRC}/constraints/airflow-${AIRFLOW_VERSION}.txt"
     # With the celery extra: the Celery provider and PostgreSQL drivers the e2e test runs.
     assert "${PROVIDER_SRC}[celery]" in args and "PROVIDER_SRC" in env
 
@@ -315,7 +319,7 @@ def test_dockerfile_pins_apache_airflow_and_installs_the_repo(dockerfile_instruc
     for needed in (
         "pyproject.toml",
         "setup.cfg",
-        "constraints.txt",
+        "constraints",
         "airflow_provider_awsiam_ocsf",
         "devtools",
     ):
@@ -391,9 +395,9 @@ def test_deployment_guide_commands_use_this_file_and_real_services(services):
     assert "--profile demo" in guide
 
 
-def test_celery_extra_is_pinned_for_the_image():
-    # The image installs `[celery]` under constraints.txt: every package of the extra is pinned
-    # there, so the image gets the versions tests/e2e/test_celery_e2e.py ran.
+def test_the_image_gets_the_celery_provider_through_the_extra():
+    # Every package of the extra is pinned in each constraints file (test_packaging checks that),
+    # so the image gets the versions tests/e2e/test_celery_e2e.py ran.
     setup = configparser.ConfigParser()
     setup.read(REPO / "setup.cfg")
     extra = [
@@ -402,5 +406,3 @@ def test_celery_extra_is_pinned_for_the_image():
         if line.strip() and not line.strip().startswith("#")
     ]
     assert "apache-airflow-providers-celery" in extra
-    for package in extra:
-        assert _constraint_pin(package)

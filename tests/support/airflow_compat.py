@@ -1,0 +1,61 @@
+"""The one door tests use into Airflow's internals (metadata DB models, sessions, the DagBag), so
+the suite runs on every supported Airflow, 3.0.6 through 3.3.x.
+
+Task SDK names (exceptions, ``redact``…) come from ``airflow.providers.common.compat.sdk`` as in
+the package; this module holds what the shims do not cover: the scheduler side. Import it inside
+a test or fixture, never at module level: Airflow must not be imported before the conftest has set
+up the test ``AIRFLOW_HOME``.
+
+What differs across the range (checked on 3.0.6 and 3.3.2):
+- ``DagBag`` moved from ``airflow.models.dagbag`` (3.0) to ``airflow.dag_processing.dagbag``.
+- 3.0's ``dag.test()`` runs tasks with structlog left at its defaults, which print the Task SDK's
+  debug lines (see :func:`log_tasks_at_info`).
+- 3.0's ``dag.test()`` neither stores the DAG nor activates its Assets: the ``airflow_home``
+  fixture runs ``airflow dags reserialize`` (a CLI command, so not here).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import airflow
+import structlog
+from airflow.models.dagrun import DagRun
+from airflow.models.renderedtifields import RenderedTaskInstanceFields
+from airflow.models.taskinstance import TaskInstance
+from airflow.models.variable import Variable
+from airflow.models.xcom import XComModel
+from airflow.utils.session import create_session
+from airflow.utils.state import DagRunState
+
+try:
+    from airflow.dag_processing.dagbag import DagBag
+except ImportError:  # Airflow 3.0
+    from airflow.models.dagbag import DagBag  # type: ignore[no-redef]
+
+AIRFLOW_3_0 = airflow.__version__.startswith("3.0.")
+
+
+def log_tasks_at_info() -> None:
+    """Task logs at INFO, as a worker writes them.
+
+    A 3.0 worker configures structlog at ``[logging] logging_level``, but 3.0's in-process
+    ``dag.test()`` does not, so every debug line of the Task SDK reaches the output, among them
+    each ``mask_secret`` request with the secret in clear. 3.1+ configure it themselves.
+    """
+    if AIRFLOW_3_0:
+        structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.INFO))
+
+
+__all__ = [
+    "AIRFLOW_3_0",
+    "DagBag",
+    "DagRun",
+    "DagRunState",
+    "RenderedTaskInstanceFields",
+    "TaskInstance",
+    "Variable",
+    "XComModel",
+    "create_session",
+    "log_tasks_at_info",
+]
