@@ -42,7 +42,13 @@ DEPLOYMENT = [
 # botocore releases (aiobotocore 3.10: botocore >=1.43.115,<1.43.118) while boto3 and the amazon
 # provider accept hundreds: without a matching boto3/botocore pair pip backtracks through them
 # for many minutes. 1.43.117 is the newest pair aiobotocore allows.
-RESOLUTION = ["boto3==1.43.117", "botocore==1.43.117"]
+RESOLUTION = [
+    "boto3==1.43.117",
+    "botocore==1.43.117",
+    # celery 5.7 dropped `celery.backends.database.retry`, which apache-airflow-providers-celery
+    # 3.26 imports: every Celery worker dies at start-up (tests/e2e/test_celery_e2e.py).
+    "celery<5.7",
+]
 
 SEEDS: dict[str, list[str]] = {
     "3.0.6": [

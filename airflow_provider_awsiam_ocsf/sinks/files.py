@@ -27,6 +27,12 @@ S3_PROTOCOLS = ("s3", "s3a", "s3n")
 LOCAL_PROTOCOLS = ("file", "local", "")
 
 
+def conn_id_of(path: ObjectStoragePath) -> str | None:
+    """The connection a path is reached through: ``.conn_id`` on Airflow 3.1+, a storage option
+    on 3.0 (whose ObjectStoragePath has no such attribute)."""
+    return getattr(path, "conn_id", None) or path.storage_options.get("conn_id")
+
+
 def output_folder(uri: str, aws_conn_id: str | None) -> ObjectStoragePath:
     """The sink's folder. An ``s3://`` folder is reached through ``aws_conn_id`` (its keys, role,
     ``endpoint_url``…) unless the URI names its own connection (``s3://aws_out@bucket/prefix``).
@@ -35,7 +41,7 @@ def output_folder(uri: str, aws_conn_id: str | None) -> ObjectStoragePath:
     AWS's own endpoint, ignoring the connection the DAG was given.
     """
     folder = ObjectStoragePath(uri)
-    if folder.conn_id is None and folder.protocol in S3_PROTOCOLS and aws_conn_id:
+    if conn_id_of(folder) is None and folder.protocol in S3_PROTOCOLS and aws_conn_id:
         folder = ObjectStoragePath(uri, conn_id=aws_conn_id)
     return folder
 

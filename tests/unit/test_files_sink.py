@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_awsiam_ocsf.sinks.files import output_folder
+from airflow_provider_awsiam_ocsf.sinks.files import conn_id_of, output_folder
 
 # Connection ids no other test uses: a path with a conn_id builds that connection's filesystem at
 # once and Airflow caches it per process (as "s3-<conn_id>"), here without the connection defined.
@@ -23,5 +23,6 @@ DAGS_CONN, URIS_CONN = "aws_unit_dag", "aws_unit_output"
 )
 def test_an_s3_folder_is_written_through_the_dags_aws_connection_unless_it_names_one(uri, conn_id):
     folder = output_folder(uri, DAGS_CONN)
-    assert folder.conn_id == conn_id
-    assert (folder / "part-00000.ndjson").conn_id == conn_id  # kept by the parts below it
+    assert conn_id_of(folder) == conn_id
+    part = folder / "part-00000.ndjson"
+    assert conn_id_of(part) == conn_id  # kept by the parts below it
