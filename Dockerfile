@@ -6,8 +6,9 @@
 # (AIRFLOW_VERSION is set by the official image) and every other package follows the project's
 # own pins for that Airflow, constraints/airflow-${AIRFLOW_VERSION}.txt, so installing the
 # provider never moves Airflow. Another supported base image (e.g. apache/airflow:3.0.6-python3.11)
-# picks its own file. The provider's `celery` extra brings the Celery provider and the PostgreSQL
-# drivers at the versions the CeleryExecutor e2e test (tests/e2e/test_celery_e2e.py) runs.
+# picks its own file. The provider's `s3` extra brings s3fs (output_uri s3://…); its `celery` extra
+# brings the Celery provider and the PostgreSQL drivers at the versions the CeleryExecutor e2e test
+# (tests/e2e/test_celery_e2e.py) runs.
 FROM apache/airflow:3.3.2-python3.11
 
 # moto[server] serves the seeded IAM of the compose file's `demo` profile. Leave it out of an
@@ -27,7 +28,7 @@ COPY --chown=airflow:0 devtools ${PROVIDER_SRC}/devtools
 RUN pip install --no-cache-dir \
         --constraint "${PROVIDER_SRC}/constraints/airflow-${AIRFLOW_VERSION}.txt" \
         "apache-airflow==${AIRFLOW_VERSION}" \
-        "${PROVIDER_SRC}[celery]" \
+        "${PROVIDER_SRC}[celery,s3]" \
         ${DEMO_REQUIREMENTS} \
     && python -c "from importlib.metadata import version as v; \
 assert v('apache-airflow') == '${AIRFLOW_VERSION}', v('apache-airflow'); \

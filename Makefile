@@ -8,7 +8,9 @@ AIRFLOW_VERSION ?= $(NEWEST_AIRFLOW)
 CONSTRAINTS := constraints/airflow-$(AIRFLOW_VERSION).txt
 VENV := $(if $(filter $(NEWEST_AIRFLOW),$(AIRFLOW_VERSION)),.venv,.venv-$(AIRFLOW_VERSION))
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat $(CONSTRAINTS) setup.cfg 2>/dev/null | cksum | cut -d' ' -f1)
+# The extras every target needs: the suite's tools, S3 output, the Celery executor's packages.
+EXTRAS := test,celery,s3
+STAMP := $(VENV)/.installed-$(shell cat $(CONSTRAINTS) pyproject.toml 2>/dev/null | cksum | cut -d' ' -f1)
 
 .PHONY: venv demo test pytest faults lint bench airflow constraints clean
 
@@ -16,9 +18,9 @@ $(CONSTRAINTS):
 	@echo "no $(CONSTRAINTS): Airflow $(AIRFLOW_VERSION) is not one this project pins;" \
 	  "generate it with: $(PYTHON) scripts/constraints.py $(AIRFLOW_VERSION)" >&2; exit 1
 
-$(STAMP): $(CONSTRAINTS) setup.cfg pyproject.toml
+$(STAMP): $(CONSTRAINTS) pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c $(CONSTRAINTS) -e '.[test,celery]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c $(CONSTRAINTS) -e '.[$(EXTRAS)]'
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 venv: $(STAMP)

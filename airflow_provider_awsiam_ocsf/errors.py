@@ -34,6 +34,15 @@ class CorruptStateError(AirflowFailException):
         )
 
 
+class S3SupportMissingError(AirflowFailException):
+    def __init__(self, uri: str) -> None:
+        super().__init__(
+            f"output_uri {uri!r} is on S3, which needs s3fs on the workers: install "
+            '"airflow-provider-awsiam-ocsf[s3]" (with the constraints file of your Airflow, see '
+            "the README section 'Files on S3')."
+        )
+
+
 _ORGANISATION_SECTION = (
     "the README section 'Organisation-wide: every account of an AWS Organization'"
 )

@@ -4,7 +4,7 @@
     python3 scripts/constraints.py 3.0.6 --no-seed    # shows what a bare resolution picks
 
 For each Airflow version: a fresh virtualenv in a temporary folder, then one ``pip install`` of
-``apache-airflow==<version>``, this project with every extra ``setup.cfg`` declares (read from
+``apache-airflow==<version>``, this project with every extra ``pyproject.toml`` declares (read from
 it, so a new extra is picked up without touching this script), the packages in ``DEPLOYMENT``,
 and the version's ``SEEDS`` as constraints; then ``pip freeze --exclude-editable`` (this project
 itself left out) below a header saying how the file was made.
@@ -17,10 +17,10 @@ resolution picks something that breaks, or to keep versions the suite was proven
 from __future__ import annotations
 
 import argparse
-import configparser
 import subprocess
 import sys
 import tempfile
+import tomllib
 import venv
 from pathlib import Path
 
@@ -29,9 +29,6 @@ REPO = Path(__file__).resolve().parents[1]
 # Installed with every version although the project does not require them, so that one
 # constraints file also serves a deployment's optional parts:
 DEPLOYMENT = [
-    # ObjectStoragePath on s3:// (the `file` sink writing to S3) needs s3fs, which pulls
-    # aiobotocore, which caps botocore: resolving them together keeps boto3/botocore consistent.
-    "apache-airflow-providers-amazon[s3fs]",
     # The distributed path (CeleryExecutor on PostgreSQL and Redis) and its test.
     "apache-airflow-providers-celery",
     "celery[redis]",
@@ -73,12 +70,9 @@ SEEDS: dict[str, list[str]] = {
 
 
 def extras() -> list[str]:
-    """Every extra of ``setup.cfg``'s ``[options.extras_require]``."""
-    cfg = configparser.ConfigParser()
-    cfg.read(REPO / "setup.cfg")
-    if not cfg.has_section("options.extras_require"):
-        return []
-    return sorted(cfg["options.extras_require"])
+    """Every extra of ``pyproject.toml``'s ``[project.optional-dependencies]``."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    return sorted(project.get("optional-dependencies", {}))
 
 
 def generate(version: str, seed: bool = True) -> str:

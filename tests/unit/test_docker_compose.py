@@ -7,9 +7,9 @@ be needed for.
 
 from __future__ import annotations
 
-import configparser
 import re
 import shlex
+import tomllib
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -308,7 +308,7 @@ def test_dockerfile_pins_apache_airflow_and_installs_the_repo(dockerfile_instruc
     # The official image sets AIRFLOW_VERSION: the project's pins for the image's own Airflow.
     assert constraint == "${PROVIDER_SRC}/constraints/airflow-${AIRFLOW_VERSION}.txt"
     # With the celery extra: the Celery provider and PostgreSQL drivers the e2e test runs.
-    assert "${PROVIDER_SRC}[celery]" in args and "PROVIDER_SRC" in env
+    assert "${PROVIDER_SRC}[celery,s3]" in args and "PROVIDER_SRC" in env
 
     copied = {}
     for keyword, rest in dockerfile_instructions:
@@ -398,11 +398,9 @@ def test_deployment_guide_commands_use_this_file_and_real_services(services):
 def test_the_image_gets_the_celery_provider_through_the_extra():
     # Every package of the extra is pinned in each constraints file (test_packaging checks that),
     # so the image gets the versions tests/e2e/test_celery_e2e.py ran.
-    setup = configparser.ConfigParser()
-    setup.read(REPO / "setup.cfg")
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     extra = [
         re.split(r"[<>=!~\[; ]", line.strip(), maxsplit=1)[0].lower()
-        for line in setup["options.extras_require"]["celery"].splitlines()
-        if line.strip() and not line.strip().startswith("#")
+        for line in project["optional-dependencies"]["celery"]
     ]
     assert "apache-airflow-providers-celery" in extra
