@@ -134,7 +134,7 @@ def inventory_params(**defaults: Any) -> dict[str, Param]:
             type=["null", "string"],
             pattern=r"^[a-z][a-z0-9+.-]*://",
             description="file:// or s3:// folder for the file sink "
-            "(default: $AIRFLOW_HOME/data/aws_iam_users_ocsf).",
+            "(default: $AIRFLOW_HOME/data/<dag_id>, a folder per DAG).",
         ),
         "sekoia_conn_id": Param(
             "sekoia_default",

@@ -33,8 +33,8 @@ class WriteOcsfFilesOperator(SinkOperator):
 
     :param batch: the batch of OCSF events (templated; mapped over)
     :param sinks: the run's sinks; the task skips unless they name ``file`` (templated)
-    :param output_uri: ``file://`` or ``s3://`` folder; default ``$AIRFLOW_HOME/data/<dag>``
-        (templated)
+    :param output_uri: ``file://`` or ``s3://`` folder; default ``$AIRFLOW_HOME/data/<dag_id>``,
+        one folder per DAG (templated)
     :param aws_conn_id: ``aws`` connection an ``s3://`` folder is written through, unless the URI
         names one (``s3://conn_id@bucket/prefix``) (templated)
     """
@@ -54,7 +54,7 @@ class WriteOcsfFilesOperator(SinkOperator):
         if not events:
             return SinkReport(sink=self.sink_name, events=0)
         folder = (
-            output_folder(self.output_uri or default_output_uri(), self.aws_conn_id)
+            output_folder(self.output_uri or default_output_uri(self.dag_id), self.aws_conn_id)
             / f"account={self.batch['account']}"
             / run_folder(context)
         )

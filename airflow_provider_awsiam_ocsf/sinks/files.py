@@ -8,10 +8,14 @@ from collections.abc import Iterable
 
 from airflow.providers.common.compat.sdk import ObjectStoragePath
 
+from airflow_provider_awsiam_ocsf.errors import S3SupportMissingError
 
-def default_output_uri() -> str:
+
+def default_output_uri(dag_id: str) -> str:
+    """``$AIRFLOW_HOME/data/<dag_id>``: a folder per DAG, so two DAGs built with
+    ``build_inventory_dag`` never replace each other's parts (scheduled run ids are equal)."""
     home = os.environ.get("AIRFLOW_HOME", os.path.expanduser("~/airflow"))
-    return f"file://{os.path.abspath(home)}/data/aws_iam_users_ocsf"
+    return f"file://{os.path.abspath(home)}/data/{dag_id}"
 
 
 def encode_ndjson(events: Iterable[dict]) -> bytes:
@@ -41,9 +45,19 @@ def output_folder(uri: str, aws_conn_id: str | None) -> ObjectStoragePath:
     AWS's own endpoint, ignoring the connection the DAG was given.
     """
     folder = ObjectStoragePath(uri)
-    if conn_id_of(folder) is None and folder.protocol in S3_PROTOCOLS and aws_conn_id:
-        folder = ObjectStoragePath(uri, conn_id=aws_conn_id)
+    if folder.protocol in S3_PROTOCOLS:
+        _require_s3fs(uri)
+        if conn_id_of(folder) is None and aws_conn_id:
+            folder = ObjectStoragePath(uri, conn_id=aws_conn_id)
     return folder
+
+
+def _require_s3fs(uri: str) -> None:
+    # Without s3fs ObjectStoragePath fails only at the first write, with a bare ImportError.
+    try:
+        import s3fs  # noqa: F401
+    except ImportError as error:
+        raise S3SupportMissingError(uri) from error
 
 
 def write_atomically(target: ObjectStoragePath, data: bytes) -> None:
