@@ -8,13 +8,15 @@ credentials.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cached_property
 from typing import Any
 
-from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+import boto3
+from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook, SessionFactory
 from airflow.providers.amazon.aws.utils.connection_wrapper import AwsConnectionWrapper
 from airflow.providers.common.compat.sdk import mask_secret
 from botocore.config import Config
@@ -69,6 +71,43 @@ def error_message(error: ClientError) -> str:
     return error.response.get("Error", {}).get("Message") or str(error)
 
 
+# The temporary keys in an STS answer (AssumeRole and its SAML and web-identity kinds), as XML
+# (STS's query protocol) or JSON.
+_STS_SECRETS = re.compile(
+    rb"<(?:AccessKeyId|SecretAccessKey|SessionToken)>([^<]+)<"
+    rb'|"(?:AccessKeyId|SecretAccessKey|SessionToken)"\s*:\s*"([^"]+)"'
+)
+
+
+def secrets_in_sts_answer(body: bytes | str) -> list[str]:
+    """The access key id, secret key and session token an STS answer's body carries."""
+    if isinstance(body, str):
+        body = body.encode()
+    return [(m.group(1) or m.group(2)).decode() for m in _STS_SECRETS.finditer(body)]
+
+
+def mask_sts_credentials(response_dict: dict[str, Any], **_: Any) -> None:
+    """``before-parse.sts.*``: register the temporary keys of an STS answer with the masker
+    before botocore's parser logs the body (at DEBUG, with the keys in clear)."""
+    for secret in secrets_in_sts_answer(response_dict.get("body") or b""):
+        mask_secret(secret)
+
+
+def watch_sts_answers(session: boto3.session.Session) -> boto3.session.Session:
+    """Mask the keys of every STS answer a client of ``session`` (made after this) receives."""
+    session.events.register("before-parse.sts.*", mask_sts_credentials, unique_id=__name__)
+    return session
+
+
+class _MaskingSessionFactory(SessionFactory):  # type: ignore[misc, valid-type]
+    """The amazon provider's session factory, its STS client's answers masked: it assumes a
+    connection's ``role_arn`` itself, with an STS client of :attr:`basic_session`."""
+
+    @cached_property
+    def basic_session(self) -> boto3.session.Session:
+        return watch_sts_answers(super().basic_session)
+
+
 class CountingAwsHook(AwsBaseHook):
     """An ``AwsBaseHook`` whose client counts its calls by action in :attr:`calls`."""
 
@@ -102,6 +141,21 @@ class CountingAwsHook(AwsBaseHook):
             if value:
                 mask_secret(value)
         return config
+
+    def get_session(
+        self, region_name: str | None = None, deferrable: bool = False
+    ) -> boto3.session.Session:
+        """The session ``AwsBaseHook.get_session`` makes, with the temporary keys of every STS
+        answer masked: the connection's ``role_arn`` (assumed by the amazon provider, so no one
+        else registers its keys, or those of each refresh) and the member roles of
+        :class:`~airflow_provider_awsiam_ocsf.hooks.iam.IamHook`. botocore's DEBUG log prints
+        each answer's body, and the key id and token in every request's headers."""
+        session = _MaskingSessionFactory(
+            conn=self.conn_config, region_name=region_name, config=self.config
+        ).create_session(deferrable=deferrable)
+        if isinstance(session, boto3.session.Session):
+            watch_sts_answers(session)
+        return session
 
     @cached_property
     def client(self):

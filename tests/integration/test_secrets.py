@@ -7,11 +7,13 @@ connection holding an API key, all random. Airflow logs at DEBUG, as when someon
 deployment: botocore then logs every request's headers, which carry the access key id
 (``Authorization``) and the session token (``X-Amz-Security-Token``). The first run fails
 (Sekoia answers 503, then 401), so the exception of a failed try is scanned too; the second
-succeeds. Then every artifact is scanned for every secret (plain, URL-encoded, base64): every file
-of the Airflow home (task logs, scheduler and api-server output), the output files, every table of
-the metadata DB (XCom with the run summary, rendered template fields, DAG run conf…; the
-connections are environment variables here, so no table legitimately holds them), and the bodies
-Sekoia received.
+succeeds; a third reads IAM through a connection with a ``role_arn``, whose temporary keys the
+amazon provider gets from ``sts:AssumeRole`` itself (they are looked up in moto afterwards and
+scanned for like the others). Then every artifact is scanned for every secret (plain,
+URL-encoded, base64): every file of the Airflow home (task logs, scheduler and api-server
+output), the output files, every table of the metadata DB (XCom with the run summary, rendered
+template fields, DAG run conf…; the connections are environment variables here, so no table
+legitimately holds them), and the bodies Sekoia received.
 
 One exception, Airflow's and shown rather than failed on: at DEBUG, the executor's console
 (``logs/scheduler.log`` here, a worker's stdout in a deployment) echoes botocore's request lines
@@ -36,6 +38,8 @@ from tests.support.secret_scan import encodings, file_artifacts, scan, sqlite_ar
 from tests.support.sekoia_server import FAST_RETRIES, FakeSekoia, Reply, sekoia_connection_json
 
 AWS_CONN_ID = "aws_secret_scan"
+AWS_ROLE_CONN_ID = "aws_secret_scan_role"
+CONNECTION_ROLE_ARN = "arn:aws:iam::123456789012:role/secret-scan-inventory"
 SEKOIA_CONN_ID = "sekoia_secret_scan"
 
 
@@ -69,13 +73,23 @@ def world(iam, iam_endpoint, tmp_path):
             "config_kwargs": {"retries": {"mode": "standard", "max_attempts": 2}},
         },
     }
+    # The provider assumes a connection's role_arn on STS's own endpoint, never endpoint_url.
+    sts = {"sts": {"endpoint_url": iam_endpoint}}
+    role = {
+        **aws,
+        "extra": {**aws["extra"], "role_arn": CONNECTION_ROLE_ARN, "service_config": sts},
+    }
     with FakeSekoia(api_key=values["sekoia api key"]) as sekoia:
         sekoia_conn = sekoia_connection_json(
             sekoia.base_url, sekoia.api_key, sekoia.connector_uuid, **FAST_RETRIES
         )
         stack = start_stack(
             tmp_path / "airflow",
-            {AWS_CONN_ID: json.dumps(aws), SEKOIA_CONN_ID: sekoia_conn},
+            {
+                AWS_CONN_ID: json.dumps(aws),
+                AWS_ROLE_CONN_ID: json.dumps(role),
+                SEKOIA_CONN_ID: sekoia_conn,
+            },
             extra_env={"AIRFLOW__LOGGING__LOGGING_LEVEL": "DEBUG"},  # botocore logs headers
         )
         conf = {
@@ -103,6 +117,23 @@ def run_to_the_end(stack, conf: dict, timeout: float = 180) -> dict:
     return stack.wait_until(f"run {run_id} to finish", finished, timeout)
 
 
+def assumed_role_credentials(role_arn: str) -> dict[str, str]:
+    """The temporary keys moto (in this process) issued for ``role_arn``, by name."""
+    from moto.sts.models import sts_backends
+
+    issued = [
+        role
+        for role in sts_backends["123456789012"]["aws"].assumed_roles
+        if role.role_arn == role_arn
+    ]
+    found = {}
+    for n, role in enumerate(issued):
+        found[f"assumed access key id {n}"] = role.access_key_id
+        found[f"assumed secret access key {n}"] = role.secret_access_key
+        found[f"assumed session token {n}"] = role.session_token
+    return found
+
+
 @pytest.mark.e2e
 def test_no_secret_in_any_artifact_of_a_run(world, tmp_path):
     values, sekoia, stack, conf = world
@@ -114,11 +145,18 @@ def test_no_secret_in_any_artifact_of_a_run(world, tmp_path):
     succeeded = run_to_the_end(stack, conf)
     assert succeeded["state"] == "success", stack.diagnostics()
     assert read_events(tmp_path / "out") and sekoia.pushes
+    time.sleep(1)
+    through_role = run_to_the_end(stack, {**conf, "aws_conn_id": AWS_ROLE_CONN_ID, "mode": "full"})
+    assert through_role["state"] == "success", stack.diagnostics()
+    assumed = assumed_role_credentials(CONNECTION_ROLE_ARN)
+    assert assumed, "the role connection's run assumed no role"
+    values = {**values, **assumed}
 
     # What is scanned holds what it should: the failed try, botocore's headers, the summary.
     task_logs = "".join(p.read_text() for p in stack.log_dir.glob("dag_id=*/**/*.log"))
     assert f"the API key of connection '{SEKOIA_CONN_ID}' was refused" in task_logs
     assert "X-Amz-Security-Token" in task_logs and "Credential=" in task_logs
+    assert "AssumeRole" in task_logs  # botocore's DEBUG lines of the connection's own AssumeRole
     db = stack.home / "airflow.db"
     tables = dict(sqlite_artifacts(db))
     assert '"accounts_read"' in tables["db:xcom"]  # the run summary
