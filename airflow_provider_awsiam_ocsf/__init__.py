@@ -42,16 +42,18 @@ def get_provider_info() -> dict:
             {
                 "integration-name": "AWS IAM (OCSF inventory)",
                 "python-modules": [
-                    "airflow_provider_awsiam_ocsf.operators.listing",
-                    "airflow_provider_awsiam_ocsf.operators.enrichment",
-                    "airflow_provider_awsiam_ocsf.operators.transform",
-                    "airflow_provider_awsiam_ocsf.operators.files",
-                    "airflow_provider_awsiam_ocsf.operators.commit",
+                    "airflow_provider_awsiam_ocsf.operators.resolve_accounts",
+                    "airflow_provider_awsiam_ocsf.operators.list_users",
+                    "airflow_provider_awsiam_ocsf.operators.batches",
+                    "airflow_provider_awsiam_ocsf.operators.enrich_users",
+                    "airflow_provider_awsiam_ocsf.operators.to_ocsf",
+                    "airflow_provider_awsiam_ocsf.operators.write_files",
+                    "airflow_provider_awsiam_ocsf.operators.commit_checkpoint",
                 ],
             },
             {
                 "integration-name": "Sekoia.io",
-                "python-modules": ["airflow_provider_awsiam_ocsf.operators.sekoia"],
+                "python-modules": ["airflow_provider_awsiam_ocsf.operators.push_to_sekoia"],
             },
         ],
         "connection-types": [

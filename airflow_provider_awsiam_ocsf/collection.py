@@ -26,22 +26,24 @@ from enum import StrEnum
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 
+from airflow_provider_awsiam_ocsf.credential_report import (
+    CredentialReport,
+    attach_report_last_use,
+    parse_credential_report,
+)
 from airflow_provider_awsiam_ocsf.hooks.base import is_transient
 from airflow_provider_awsiam_ocsf.hooks.iam import IamHook, error_code
 from airflow_provider_awsiam_ocsf.inventory import (
     AccessKeyFacts,
     AccountCatalog,
-    CredentialReport,
     Degradation,
     GroupFacts,
     IamUser,
     PolicyCatalog,
     access_key_from_metadata,
     as_utc,
-    attach_report_last_use,
     catalog_from_authorization_details,
     identity_facts,
-    parse_credential_report,
     password_use_facts,
     policy_verdict,
     user_from_authorization_detail,

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from airflow_provider_awsiam_ocsf.batching import split_into_batches
+from airflow_provider_awsiam_ocsf.batch_plan import split_into_batches
 from airflow_provider_awsiam_ocsf.contracts import (
     DeliveryPlan,
     EventsBatch,

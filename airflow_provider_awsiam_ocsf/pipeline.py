@@ -33,21 +33,21 @@ except ImportError:  # pragma: no cover - Airflow 3.0/3.1
     )
 
 from airflow_provider_awsiam_ocsf.contracts import XComKey
-from airflow_provider_awsiam_ocsf.operators.accounts import (
-    DEFAULT_MEMBER_ROLE,
-    ResolveAccountsOperator,
-)
 from airflow_provider_awsiam_ocsf.operators.base import (
     ACCOUNT_LABEL_TEMPLATE,
     BATCH_LABEL_TEMPLATE,
 )
 from airflow_provider_awsiam_ocsf.operators.batches import FlattenBatchesOperator
-from airflow_provider_awsiam_ocsf.operators.commit import CommitCheckpointOperator
-from airflow_provider_awsiam_ocsf.operators.enrichment import EnrichIamUsersOperator
-from airflow_provider_awsiam_ocsf.operators.files import WriteOcsfFilesOperator
-from airflow_provider_awsiam_ocsf.operators.listing import ListIamUsersOperator
-from airflow_provider_awsiam_ocsf.operators.sekoia import SekoiaPushOperator
-from airflow_provider_awsiam_ocsf.operators.transform import IamUsersToOcsfOperator
+from airflow_provider_awsiam_ocsf.operators.commit_checkpoint import CommitCheckpointOperator
+from airflow_provider_awsiam_ocsf.operators.enrich_users import EnrichIamUsersOperator
+from airflow_provider_awsiam_ocsf.operators.list_users import ListIamUsersOperator
+from airflow_provider_awsiam_ocsf.operators.push_to_sekoia import SekoiaPushOperator
+from airflow_provider_awsiam_ocsf.operators.resolve_accounts import (
+    DEFAULT_MEMBER_ROLE,
+    ResolveAccountsOperator,
+)
+from airflow_provider_awsiam_ocsf.operators.to_ocsf import IamUsersToOcsfOperator
+from airflow_provider_awsiam_ocsf.operators.write_files import WriteOcsfFilesOperator
 
 DAG_ID = "aws_iam_users_ocsf"
 # The first hourly interval; catchup is off, so only backfills reach back to it.

@@ -21,7 +21,7 @@ from airflow.providers.common.compat.sdk import mask_secret
 from botocore.credentials import DeferredRefreshableCredentials
 from botocore.exceptions import ClientError
 
-from airflow_provider_awsiam_ocsf.accounts import (
+from airflow_provider_awsiam_ocsf.account_plan import (
     DEFAULT_ROLE_SESSION_NAME,
     valid_role_session_name,
 )

@@ -13,7 +13,7 @@ import requests
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
-from airflow_provider_awsiam_ocsf.accounts import split_active
+from airflow_provider_awsiam_ocsf.account_plan import split_active
 from airflow_provider_awsiam_ocsf.arn import role_arn
 from airflow_provider_awsiam_ocsf.errors import (
     MemberAccountUnreadableError,

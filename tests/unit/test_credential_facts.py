@@ -8,15 +8,17 @@ from datetime import UTC, datetime
 import pytest
 from sekoia_automation_models.ocsf.user import UserOCSFModel
 
+from airflow_provider_awsiam_ocsf.credential_report import (
+    attach_report_last_use,
+    parse_credential_report,
+)
 from airflow_provider_awsiam_ocsf.inventory import (
     AccessKeyFacts,
     Degradation,
     IamUser,
     access_key_from_metadata,
-    attach_report_last_use,
     catalog_from_authorization_details,
     identity_facts,
-    parse_credential_report,
     password_use_facts,
     user_from_authorization_detail,
     user_from_listing,

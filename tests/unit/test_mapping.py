@@ -8,11 +8,11 @@ import pytest
 
 from airflow_provider_awsiam_ocsf import __version__
 from airflow_provider_awsiam_ocsf.arn import account_id_of, parse_arn
+from airflow_provider_awsiam_ocsf.credential_report import parse_credential_report
 from airflow_provider_awsiam_ocsf.inventory import (
     GroupFacts,
     IamUser,
     catalog_from_authorization_details,
-    parse_credential_report,
     user_from_authorization_detail,
 )
 from airflow_provider_awsiam_ocsf.ocsf import to_ocsf_user_inventory

@@ -12,7 +12,7 @@ from airflow.providers.common.compat.sdk import Context
 from botocore.exceptions import ClientError
 
 from airflow_provider_awsiam_ocsf.arn import partition_of
-from airflow_provider_awsiam_ocsf.batching import check_batch_count
+from airflow_provider_awsiam_ocsf.batch_plan import check_batch_count
 from airflow_provider_awsiam_ocsf.collection import Strategy, Window, list_users
 from airflow_provider_awsiam_ocsf.contracts import (
     AccountError,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_awsiam_ocsf.batching import check_batch_count, split_into_batches
+from airflow_provider_awsiam_ocsf.batch_plan import check_batch_count, split_into_batches
 from airflow_provider_awsiam_ocsf.summary import format_summary, run_summary
 
 

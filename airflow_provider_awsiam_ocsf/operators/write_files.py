@@ -9,7 +9,7 @@ from airflow.providers.common.compat.sdk import Context
 
 from airflow_provider_awsiam_ocsf.contracts import SinkReport
 from airflow_provider_awsiam_ocsf.operators.base import SinkOperator, data_interval, is_backfill
-from airflow_provider_awsiam_ocsf.sinks.files import (
+from airflow_provider_awsiam_ocsf.sinks.ndjson_files import (
     default_output_uri,
     encode_ndjson,
     output_folder,

@@ -9,7 +9,7 @@ from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.providers.common.compat.sdk import Context
 
-from airflow_provider_awsiam_ocsf.accounts import split_active
+from airflow_provider_awsiam_ocsf.account_plan import split_active
 from airflow_provider_awsiam_ocsf.arn import is_account_id, role_arn
 from airflow_provider_awsiam_ocsf.contracts import AccountRef, XComKey
 from airflow_provider_awsiam_ocsf.hooks.iam import IamHook

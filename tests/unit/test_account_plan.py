@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from airflow_provider_awsiam_ocsf.accounts import split_active, valid_role_session_name
+from airflow_provider_awsiam_ocsf.account_plan import split_active, valid_role_session_name
 from airflow_provider_awsiam_ocsf.arn import account_id_of, is_account_id, role_arn
 
 JOINED = dt.datetime(2024, 5, 2, 9, 30, tzinfo=dt.UTC)

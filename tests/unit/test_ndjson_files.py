@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_awsiam_ocsf.sinks.files import conn_id_of, output_folder
+from airflow_provider_awsiam_ocsf.sinks.ndjson_files import conn_id_of, output_folder
 
 # Connection ids no other test uses: a path with a conn_id builds that connection's filesystem at
 # once and Airflow caches it per process (as "s3-<conn_id>"), here without the connection defined.
