@@ -38,7 +38,7 @@ def test_two_dags_on_one_account_and_schedule_write_to_folders_of_their_own(tmp_
 
     from airflow.providers.common.compat.sdk import DAG
 
-    from airflow_provider_awsiam_ocsf.operators.files import WriteOcsfFilesOperator
+    from airflow_provider_awsiam_ocsf.operators.write_files import WriteOcsfFilesOperator
 
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
     run = SimpleNamespace(run_id="scheduled__2026-12-01T10:00:00+00:00", run_type="scheduled")
