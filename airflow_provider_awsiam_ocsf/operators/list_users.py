@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 from airflow_provider_awsiam_ocsf.arn import partition_of
 from airflow_provider_awsiam_ocsf.collection import list_users
 from airflow_provider_awsiam_ocsf.collection_plan import (
+    Listing,
     Strategy,
     Window,
     as_sinks,
@@ -24,6 +25,7 @@ from airflow_provider_awsiam_ocsf.contracts import (
     AccountListing,
     AccountRef,
     BatchRef,
+    UsersBatch,
     XComKey,
 )
 from airflow_provider_awsiam_ocsf.delivery import plan_batches
@@ -114,23 +116,10 @@ class ListIamUsersOperator(MemberAccountOperator):
 
     def list_account(self, context: Context) -> AccountListing:
         check_mode(self.mode)
-        account, label = self.account["account"], self.account["label"]
-        sinks = as_sinks(self.sinks)
+        account, sinks = self.account["account"], as_sinks(self.sinks)
         window = self.window_for(context)
         assert window.until is not None
-        self.log.info(
-            "%s: listing users created in [%s, %s) with strategy %s",
-            label,
-            window.since or "the beginning",
-            window.until,
-            self.strategy,
-        )
-        listing = list_users(self.hook, self.strategy, window)
-        partition = (
-            partition_of(listing.users[0].arn) if listing.users else self.hook.client.meta.partition
-        )
-        # Always persisted: the task runner resolves extra links after every run, empty ones too.
-        IamUsersConsoleLink.persist(context, partition=partition)
+        listing, partition = self.read(context, window)
         batches, plan = plan_batches(
             listing.users,
             None if is_backfill(context) else self.sink_states(account, sinks),
@@ -143,24 +132,13 @@ class ListIamUsersOperator(MemberAccountOperator):
             logged_time=window.until,
             max_batches=max_map_length(),
         )
-        catalog = stash(context, listing.catalog.model_dump(mode="json"), XComKey.CATALOG)
-        refs = [
-            BatchRef(
-                account=account,
-                role_arn=self.account["role_arn"],
-                index=index,
-                label=batch_label,
-                payload=stash(context, batch, XComKey.BATCH.format(index=index)).as_json(),
-                catalog=catalog.as_json(),
-            )
-            for index, (batch_label, batch) in enumerate(batches)
-        ]
+        refs = self.hand_on(context, listing, batches)
         summary = summarize_listing(
             listing, account=account, batches=len(refs), calls=self.hook.calls
         )
         self.log.info(
             "%s: listed %d users (%s strategy, %d calls); %d to enrich in %d batches",
-            label,
+            self.account["label"],
             summary["users_listed"],
             summary["strategy"],
             sum(self.hook.calls.values()),
@@ -171,12 +149,46 @@ class ListIamUsersOperator(MemberAccountOperator):
             self.log.info("Sink %s: %s settled at listing", sink, info["counts"])
         return AccountListing(
             account=account,
-            label=label,
+            label=self.account["label"],
             batches=refs,
             summary=summary,
             window_end=window.until.isoformat(),
             plan=None if plan is None else stash(context, plan, XComKey.PLAN).as_json(),
         )
+
+    def read(self, context: Context, window: Window) -> tuple[Listing, str]:
+        """The account's listing and its partition (the console link's, persisted here)."""
+        self.log.info(
+            "%s: listing users created in [%s, %s) with strategy %s",
+            self.account["label"],
+            window.since or "the beginning",
+            window.until,
+            self.strategy,
+        )
+        listing = list_users(self.hook, self.strategy, window)
+        partition = (
+            partition_of(listing.users[0].arn) if listing.users else self.hook.client.meta.partition
+        )
+        # Always persisted: the task runner resolves extra links after every run, empty ones too.
+        IamUsersConsoleLink.persist(context, partition=partition)
+        return listing, partition
+
+    def hand_on(
+        self, context: Context, listing: Listing, batches: list[tuple[str, UsersBatch]]
+    ) -> list[BatchRef]:
+        """Push the catalog and each batch under its own key; a reference to both per batch."""
+        catalog = stash(context, listing.catalog.model_dump(mode="json"), XComKey.CATALOG)
+        return [
+            BatchRef(
+                account=self.account["account"],
+                role_arn=self.account["role_arn"],
+                index=index,
+                label=label,
+                payload=stash(context, batch, XComKey.BATCH.format(index=index)).as_json(),
+                catalog=catalog.as_json(),
+            )
+            for index, (label, batch) in enumerate(batches)
+        ]
 
     def sink_states(self, account: str, sinks: list[str]) -> dict[str, SinkState]:
         return {
