@@ -28,7 +28,7 @@ def xcoms(run_id: str, task_id: str, key: str) -> list:
 def test_two_pipelines_in_one_dag_each_read_their_own_values(iam, airflow_home, tmp_path):
     from airflow.providers.common.compat.sdk import DAG, TaskGroup
 
-    from tests.support.airflow_compat import Variable
+    from tests.support.airflow_compat import Variable, store_dag
 
     add_users(iam, [f"user{i}" for i in range(5)])
     out = tmp_path / "out"
@@ -45,6 +45,7 @@ def test_two_pipelines_in_one_dag_each_read_their_own_values(iam, airflow_home, 
         for group in GROUPS:
             with TaskGroup(group):
                 inventory_tasks()
+    store_dag(dag)
     try:
         run = dag.test()
         assert str(run.state) == "success"

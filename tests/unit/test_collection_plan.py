@@ -77,3 +77,9 @@ def test_keys_known_from_the_report_only_need_their_ids_with_access_key_ids():
 def test_identity_is_read_until_password_last_use_is_known_too():
     known = user("alice")  # identity read (GAAD), password last use not (no report)
     assert facts_to_read(known, access_key_ids=False) == [Fact.IDENTITY]
+
+
+def test_every_fact_has_its_reader():
+    from airflow_provider_awsiam_ocsf.collection import READERS
+
+    assert list(READERS) == list(Fact)
