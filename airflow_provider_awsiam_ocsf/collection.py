@@ -19,13 +19,19 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable
-from datetime import datetime
-from enum import StrEnum
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import partial
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, Field
 
+from airflow_provider_awsiam_ocsf.collection_plan import (
+    Fact,
+    Listing,
+    Strategy,
+    Window,
+    facts_to_read,
+)
 from airflow_provider_awsiam_ocsf.credential_report import (
     CredentialReport,
     attach_report_last_use,
@@ -41,7 +47,6 @@ from airflow_provider_awsiam_ocsf.inventory import (
     IamUser,
     PolicyCatalog,
     access_key_from_metadata,
-    as_utc,
     catalog_from_authorization_details,
     identity_facts,
     password_use_facts,
@@ -59,40 +64,6 @@ ACCESS_DENIED_CODES = {"AccessDenied", "AccessDeniedException", "UnauthorizedOpe
 # botocore's retries did not overcome fails the task, so Airflow retries it and no state moves.
 PERMANENT_USER_ERRORS = ACCESS_DENIED_CODES | {"NoSuchEntity"}
 AUTHORIZATION_DETAILS_FILTERS = ["User", "Group", "LocalManagedPolicy"]
-
-
-class Strategy(StrEnum):
-    AUTO = "auto"
-    BULK = "bulk"
-    PER_USER = "per_user"
-
-
-class Window(BaseModel):
-    """Users created in ``[since, until)``; an open end is ``None``."""
-
-    since: datetime | None = None
-    until: datetime | None = None
-
-    def contains(self, created: datetime) -> bool:
-        created = as_utc(created)
-        return (self.since is None or created >= self.since) and (
-            self.until is None or created < self.until
-        )
-
-
-class Listing(BaseModel):
-    strategy: Strategy
-    users: list[IamUser]
-    catalog: AccountCatalog
-    degraded: list[Degradation] = Field(default_factory=list)
-    report_unusable_rows: int = Field(
-        default=0, description="Credential report rows that could not be parsed cleanly."
-    )
-    report_fallback_users: int = Field(
-        default=0,
-        description="bulk: users that got no facts from the credential report (denied, missing "
-        "from it, or an unusable row) and are read per user in enrichment instead.",
-    )
 
 
 def _denied(error: ClientError) -> bool:
@@ -263,96 +234,127 @@ def _catalog_per_api(hook: IamHook) -> tuple[AccountCatalog, list[Degradation]]:
 # --- enrichment (per batch) --------------------------------------------------------------------
 
 
+PROGRESS_EVERY = 100  # users between progress lines
+
+
 def enrich_users(
     hook: IamHook,
     users: Iterable[IamUser],
     catalog: AccountCatalog,
     *,
     access_key_ids: bool = True,
+    label: str = "batch",
 ) -> list[IamUser]:
-    """Fill every fact the listing left unknown, one user at a time. A refused call or a user
-    deleted meanwhile degrades that user; any other error (throttling past retries, 5xx) raises."""
-    return [enrich_user(hook, user, catalog, access_key_ids=access_key_ids) for user in users]
+    """Fill every fact the listing left unknown, one user at a time, logging progress every
+    :data:`PROGRESS_EVERY` users of ``label``. A refused call or a user deleted meanwhile
+    degrades that user; any other error (throttling past retries, 5xx) raises."""
+    users = list(users)
+    enriched = []
+    for done, user in enumerate(users, start=1):
+        enriched.append(enrich_user(hook, user, catalog, access_key_ids=access_key_ids))
+        if done % PROGRESS_EVERY == 0:
+            log.info("%s: enriched %d/%d users", label, done, len(users))
+    return enriched
 
 
 def enrich_user(
     hook: IamHook, user: IamUser, catalog: AccountCatalog, *, access_key_ids: bool = True
 ) -> IamUser:
-    """The user with every unknown fact read by per-user calls.
+    """The user with every unknown fact read by per-user calls (``collection_plan.facts_to_read``
+    says which, :data:`READERS` how).
 
     ``access_key_ids``: read key ids (ListAccessKeys) for keys known from the credential report
     only, and each key's last use (GetAccessKeyLastUsed) unless the report gives it exactly.
     """
-    user = user.model_copy(deep=True)
+    reading = _Reading(hook, user.model_copy(deep=True), catalog, access_key_ids)
+    for fact in facts_to_read(reading.user, access_key_ids=access_key_ids):
+        reading.attempt(READERS[fact])
+    return reading.user
 
-    def attempt(read) -> None:
+
+@dataclass
+class _Reading:
+    """One user being enriched, and what its readers read with."""
+
+    hook: IamHook
+    user: IamUser
+    catalog: AccountCatalog
+    access_key_ids: bool
+
+    def attempt(self, read: Callable[[_Reading], None]) -> None:
+        """Run ``read``; a refusal or a deleted user leaves its fact out and degrades the user."""
         try:
-            read()
+            read(self)
         except ClientError as error:
-            _raise_unless_permanent(error, f"user {user.name}")
-            user.degraded.append(_degradation(error))
+            _raise_unless_permanent(error, f"user {self.user.name}")
+            self.user.degraded.append(_degradation(error))
             log.warning(
                 "User %s: %s failed with %s; that fact is left out, the user is kept.",
-                user.name,
+                self.user.name,
                 error.operation_name,
                 error_code(error),
             )
 
-    def read_groups():
-        user.groups = [
-            catalog.group(g["GroupName"], g["Arn"]) for g in hook.list_groups_for_user(user.name)
-        ]
+    def read_last_uses(self, keys: Iterable[AccessKeyFacts]) -> None:
+        for key in keys:
+            self.attempt(partial(_read_last_use, key=key))
 
-    def read_own_policies():
-        attached = hook.list_attached_user_policies(user.name)
-        inline = hook.list_user_policy_documents(user.name)
-        user.grants_admin = policy_verdict(
-            (p["PolicyArn"] for p in attached), inline, catalog.policies
-        )
 
-    def read_mfa():
-        user.has_mfa = bool(hook.list_mfa_devices(user.name))
+def _read_groups(r: _Reading) -> None:
+    listed = r.hook.list_groups_for_user(r.user.name)
+    r.user.groups = [r.catalog.group(g["GroupName"], g["Arn"]) for g in listed]
 
-    def read_identity():
-        read = hook.get_user(user.name)
-        user.learn({**identity_facts(read), **password_use_facts(read)})
 
-    def read_login_profile():
-        # NoSuchEntity (None) is a fact: no console password. Its last change is known only from
-        # the credential report (the profile's CreateDate is the first password's creation).
-        user.password_enabled = hook.get_login_profile(user.name) is not None
+def _read_own_policies(r: _Reading) -> None:
+    attached = r.hook.list_attached_user_policies(r.user.name)
+    inline = r.hook.list_user_policy_documents(r.user.name)
+    r.user.grants_admin = policy_verdict(
+        (p["PolicyArn"] for p in attached), inline, r.catalog.policies
+    )
 
-    def read_last_use(key: AccessKeyFacts):
-        if key.id is not None:  # always, for keys read from ListAccessKeys
-            key.last_used = hook.get_access_key_last_used(key.id).get("LastUsedDate")
 
-    def read_access_keys():
-        user.access_keys = [access_key_from_metadata(k) for k in hook.list_access_keys(user.name)]
-        if access_key_ids:
-            for key in user.access_keys:
-                attempt(lambda key=key: read_last_use(key))
+def _read_mfa(r: _Reading) -> None:
+    r.user.has_mfa = bool(r.hook.list_mfa_devices(r.user.name))
 
-    def read_access_key_ids():
-        listed = [access_key_from_metadata(k) for k in hook.list_access_keys(user.name)]
-        user.access_keys, unmatched = attach_report_last_use(listed, user.access_keys or [])
-        for key in unmatched:
-            attempt(lambda key=key: read_last_use(key))
 
-    if user.groups is None:
-        attempt(read_groups)
-    if user.grants_admin is None:
-        attempt(read_own_policies)
-    if user.has_mfa is None:
-        attempt(read_mfa)
-    if not (user.identity_read and user.password_last_used_read):
-        attempt(read_identity)
-    if user.password_enabled is None:
-        attempt(read_login_profile)
-    if user.access_keys is None:
-        attempt(read_access_keys)
-    elif access_key_ids and any(k.id is None for k in user.access_keys):
-        attempt(read_access_key_ids)
-    return user
+def _read_identity(r: _Reading) -> None:
+    read = r.hook.get_user(r.user.name)
+    r.user.learn({**identity_facts(read), **password_use_facts(read)})
+
+
+def _read_login_profile(r: _Reading) -> None:
+    # NoSuchEntity (None) is a fact: no console password. Its last change is known only from the
+    # credential report (the profile's CreateDate is the first password's creation).
+    r.user.password_enabled = r.hook.get_login_profile(r.user.name) is not None
+
+
+def _read_last_use(r: _Reading, key: AccessKeyFacts) -> None:
+    if key.id is not None:  # always, for keys read from ListAccessKeys
+        key.last_used = r.hook.get_access_key_last_used(key.id).get("LastUsedDate")
+
+
+def _read_access_keys(r: _Reading) -> None:
+    r.user.access_keys = [access_key_from_metadata(k) for k in r.hook.list_access_keys(r.user.name)]
+    if r.access_key_ids:
+        r.read_last_uses(r.user.access_keys)
+
+
+def _read_access_key_ids(r: _Reading) -> None:
+    listed = [access_key_from_metadata(k) for k in r.hook.list_access_keys(r.user.name)]
+    r.user.access_keys, unmatched = attach_report_last_use(listed, r.user.access_keys or [])
+    r.read_last_uses(unmatched)
+
+
+# One reader per fact: a new per-user fact is a Fact, a line in facts_to_read and a reader here.
+READERS: dict[Fact, Callable[[_Reading], None]] = {
+    Fact.GROUPS: _read_groups,
+    Fact.OWN_POLICIES: _read_own_policies,
+    Fact.MFA: _read_mfa,
+    Fact.IDENTITY: _read_identity,
+    Fact.LOGIN_PROFILE: _read_login_profile,
+    Fact.ACCESS_KEYS: _read_access_keys,
+    Fact.ACCESS_KEY_IDS: _read_access_key_ids,
+}
 
 
 def count_degradations(users: Iterable[IamUser]) -> Counter[str]:

@@ -3,11 +3,18 @@
 Every value crossing a task boundary (through XCom) is one of these TypedDicts, and every XCom key
 is a constant of :class:`XComKey`, so a misspelt key or a missing member is a type error, not a
 ``KeyError`` in a worker at 3 a.m. They are plain dicts at run time: XCom stores JSON.
+
+Large values are claim-checked: the task that makes one pushes it under its own key and hands on
+an :class:`XComRef` to it, carried by the small values that travel (a batch carries its payload's
+and its account's catalog's; a listing its plan's). No task ever names another task's id to find
+what it reads, so a renamed task, a task group, or two pipelines in one DAG read the right data.
 """
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import Any, TypedDict
+
+from pydantic import BaseModel, ConfigDict
 
 
 class XComKey:
@@ -16,9 +23,25 @@ class XComKey:
     SKIPPED = "skipped"  # resolve_accounts: accounts of the organisation not read (not ACTIVE)
     CATALOG = "catalog"  # list_users[account]: account-wide facts (AccountCatalog as JSON)
     PLAN = "plan"  # list_users[account]: its DeliveryPlan (what each sink holds, minus deletions)
+    BATCH = "batch_{index}"  # each task of a batch: its payload (UsersBatch, EventsBatch)
     ERROR = "error"  # list_users[account]: why it failed (AccountError), pushed before raising
     SUMMARY = "summary"  # enrich_users: its part of the run summary; commit_checkpoint: the run's
     STATE_UPDATES = "state_updates"  # to_ocsf: per sink, the users of the batch as now known
+
+
+class XComRef(BaseModel):
+    """Where one XCom value is: the task instance that pushed it (task id, map index) and its key.
+
+    Travels as JSON (:meth:`as_json`) inside the values that point at others."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    task_id: str  # as the task instance has it, task group prefix included
+    key: str
+    map_index: int = -1  # -1: the task is not mapped
+
+    def as_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
 
 
 class AccountRef(TypedDict):
@@ -37,16 +60,14 @@ class AccountError(TypedDict):
 
 
 class BatchRef(TypedDict):
-    """A reference to one batch's payload, pushed by the task that made it (operators.base)."""
+    """One batch of one account, as the mapped per-batch tasks are handed it (operators.base)."""
 
     account: str
     role_arn: str | None  # how the account is read (AccountRef.role_arn)
-    listing_map_index: int  # the account's list_users instance: its catalog is there
     index: int  # position of the batch in its account, from 0
     label: str  # e.g. "123456789012 · users 1–500": names the mapped task instance in the UI
-    task_id: str
-    key: str  # the XCom key of the payload
-    map_index: int  # -1 when the producing task is not mapped
+    payload: dict[str, Any]  # XComRef as JSON: the batch's payload, from the task that made it
+    catalog: dict[str, Any]  # XComRef as JSON: the account's AccountCatalog, from list_users
 
 
 class AccountListing(TypedDict):
@@ -57,6 +78,7 @@ class AccountListing(TypedDict):
     batches: list[BatchRef]
     summary: ListingSummary
     window_end: str  # ISO 8601: every event's metadata.logged_time
+    plan: dict[str, Any] | None  # XComRef as JSON of the DeliveryPlan; None on backfill runs
 
 
 class TombstoneRef(TypedDict):

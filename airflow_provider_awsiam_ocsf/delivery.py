@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from airflow_provider_awsiam_ocsf.batch_plan import split_into_batches
+from airflow_provider_awsiam_ocsf.batch_plan import check_batch_count, split_into_batches
 from airflow_provider_awsiam_ocsf.contracts import (
     DeliveryPlan,
     EventsBatch,
@@ -45,16 +45,19 @@ def plan_batches(
     partition: str,
     account: str,
     logged_time: datetime,
+    max_batches: int,
 ) -> tuple[list[tuple[str, UsersBatch]], DeliveryPlan | None]:
     """Batches of the users some sink needs, labelled ``<account> · users 1–500``, and the plan
     the commit builds on.
 
     ``states`` is None for backfill runs: every user of the window goes to every sink, and no
     state is read or written. ``logged_time`` (the run's window end) travels with each batch.
+    More than ``max_batches`` batches (``[core] max_map_length``) fails, saying what to raise.
     """
     stamp = logged_time.isoformat()
     if states is None:
         actions = {sink: {u.user_id: Action.SEND.value for u in users} for sink in sinks}
+        check_batch_count(len(users), size, max_batches)
         return _batches(list(users), actions, {}, {}, size, account, stamp), None
     # Each user's fingerprint, once for all sinks (only needed when the listing has every fact).
     now = {u.user_id: HeldUser.of(u) for u in users} if detect_changes and not full else None
@@ -79,6 +82,7 @@ def plan_batches(
         if plan.deleted
     }
     candidates = [u for u in users if any(u.user_id in a for a in actions.values())]
+    check_batch_count(len(candidates), size, max_batches)
     delivery = DeliveryPlan(
         account=account,
         partition=partition,

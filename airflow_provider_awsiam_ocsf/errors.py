@@ -86,3 +86,15 @@ class OrganizationAccountsUnreadableError(AirflowFailException):
 
     def __reduce__(self):
         return type(self), (self.aws_conn_id, self.aws_code, self.aws_message)
+
+
+class MissingXComError(AirflowFailException):
+    """A value another task handed on a reference to is not there: never read something else."""
+
+    def __init__(self, task_id: str, key: str, map_index: int) -> None:
+        where = task_id if map_index < 0 else f"{task_id}[{map_index}]"
+        super().__init__(
+            f"XCom {key!r} of task instance {where} of this run is missing: it was cleared or "
+            "never pushed. Clear the run's tasks from that one on (or re-run the DAG run), so "
+            "that it pushes the value again."
+        )

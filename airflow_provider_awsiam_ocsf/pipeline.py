@@ -17,7 +17,7 @@ per run. See the README.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -206,11 +206,16 @@ def build_inventory_dag(
         default_args=default_args,
         **dag_kwargs,
     ) as dag:
-        _wire_tasks(sink_assets(dag_id))
+        inventory_tasks(sink_assets(dag_id))
     return dag
 
 
-def _wire_tasks(assets: dict[str, Asset]) -> None:
+def inventory_tasks(assets: Mapping[str, Asset] | None = None) -> None:
+    """The pipeline's tasks, in the current DAG (or task group), whose Params are
+    :func:`inventory_params`'; each sink task updates its Asset of ``assets`` when given.
+    Tasks find each other's values through references the values carry, never by task id, so a
+    task group's prefix, or a second pipeline beside this one, changes nothing."""
+    assets = assets or {}
     accounts = ResolveAccountsOperator(
         task_id="resolve_accounts",
         aws_conn_id="{{ params.aws_conn_id }}",
@@ -246,22 +251,23 @@ def _wire_tasks(assets: dict[str, Asset]) -> None:
         sinks="{{ params.sinks }}",
         output_uri="{{ params.output_uri }}",
         aws_conn_id="{{ params.aws_conn_id }}",
-        outlets=[assets["file"]],
+        outlets=[assets["file"]] if "file" in assets else [],
     ).expand(batch=events.output)
     sekoia = SekoiaPushOperator.partial(
         task_id="push_to_sekoia",
         map_index_template=BATCH_LABEL_TEMPLATE,
         sinks="{{ params.sinks }}",
         sekoia_conn_id="{{ params.sekoia_conn_id }}",
-        outlets=[assets["sekoia"]],
+        outlets=[assets["sekoia"]] if "sekoia" in assets else [],
     ).expand(batch=events.output)
     CommitCheckpointOperator(
         task_id="commit_checkpoint",
         aws_conn_id="{{ params.aws_conn_id }}",
         sinks="{{ params.sinks }}",
-        accounts_task_id=accounts.task_id,
-        listing_task_id=listing.task_id,
+        accounts=accounts.output,
+        skipped=XComArg(accounts, key=XComKey.SKIPPED),
         listings=listing.output,
+        errors=XComArg(listing, key=XComKey.ERROR),
         updates=XComArg(events, key=XComKey.STATE_UPDATES),
         enrichments=XComArg(enriched, key=XComKey.SUMMARY),
         deliveries=[files.output, sekoia.output],

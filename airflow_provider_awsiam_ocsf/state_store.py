@@ -19,8 +19,14 @@ from airflow_provider_awsiam_ocsf.errors import CorruptCheckpointError, CorruptS
 from airflow_provider_awsiam_ocsf.state import SinkState, StateError
 
 
+def state_key_prefix(dag_id: str, aws_conn_id: str | None = None) -> str:
+    """What the names of a DAG's state Variables (of one connection, if given) begin with."""
+    prefix = f"{dag_id}__state__"
+    return prefix if aws_conn_id is None else f"{prefix}{aws_conn_id}__"
+
+
 def state_key(dag_id: str, aws_conn_id: str, account: str, sink: str) -> str:
-    return f"{dag_id}__state__{aws_conn_id}__{account}__{sink}"
+    return f"{state_key_prefix(dag_id, aws_conn_id)}{account}__{sink}"
 
 
 def legacy_checkpoint_key(dag_id: str, aws_conn_id: str) -> str:

@@ -37,7 +37,8 @@ def main(spec: dict) -> dict:
 
     import boto3  # noqa: F401  (imported before the clock starts)
 
-    from airflow_provider_awsiam_ocsf.collection import Window, enrich_users, list_users
+    from airflow_provider_awsiam_ocsf.collection import enrich_users, list_users
+    from airflow_provider_awsiam_ocsf.collection_plan import Window
     from airflow_provider_awsiam_ocsf.hooks.iam import IamHook
     from airflow_provider_awsiam_ocsf.ocsf import to_ocsf_user_inventory
     from benchmarks.page_workflow import page_workflow

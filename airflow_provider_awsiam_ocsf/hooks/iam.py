@@ -9,7 +9,6 @@ for throttling, a clear error when there are no credentials, and member-account 
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterator
 from functools import cached_property
@@ -39,8 +38,6 @@ LARGE_PAGES = {"PageSize": 1000}
 
 REPORT_NOT_READY_CODES = {"ReportInProgress", "LimitExceeded", "ReportNotPresent"}
 
-_SIGV4_CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
-
 
 class IamHook(CountingAwsHook):
     """Interact with AWS IAM through one boto3 client per hook (one hook per task).
@@ -68,8 +65,6 @@ class IamHook(CountingAwsHook):
         super().__init__(*args, **kwargs)
         self.member_role_arn = member_role_arn or None
         self.role_session_name = valid_role_session_name(role_session_name)
-        # The access key id that signed each AssumeRole request (retries included), for tests.
-        self.assume_role_signers: list[str] = []
 
     # --- sessions ------------------------------------------------------------------------------
 
@@ -82,7 +77,7 @@ class IamHook(CountingAwsHook):
     @cached_property
     def base_sts(self):
         """An STS client of :attr:`base_session` (the connection's ``endpoint_url`` applies);
-        its calls are counted, and the key that signed each AssumeRole recorded."""
+        its calls are counted."""
         sts = self.base_session.client(
             "sts",
             endpoint_url=self.conn_config.get_service_endpoint_url("sts"),
@@ -90,15 +85,7 @@ class IamHook(CountingAwsHook):
             verify=self.verify,
         )
         self._count_calls_of(sts)
-        sts.meta.events.register("before-send.sts.AssumeRole", self._record_signer)
         return sts
-
-    def _record_signer(self, request, **_: Any) -> None:
-        authorization = request.headers.get("Authorization", b"")
-        if isinstance(authorization, bytes):
-            authorization = authorization.decode("ascii", "replace")
-        match = _SIGV4_CREDENTIAL.search(authorization)
-        self.assume_role_signers.append(match.group(1) if match else "?")
 
     @cached_property
     def member_session(self) -> boto3.session.Session:

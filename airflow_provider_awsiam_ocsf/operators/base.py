@@ -4,8 +4,9 @@ batch label of mapped task instances, and the base class of sinks.
 Batches travel between mapped tasks by reference, not by value. A mapped task expanded over a
 task's return value pulls that *whole* value to pick its item, so returning every batch from one
 task would make each of N mapped instances download all N batches. Instead a producer pushes each
-batch's payload under its own XCom key and returns a small :class:`BatchRef`; a consumer fetches
-only the payload its reference names, and only when it needs it (a skipped sink never does).
+batch's payload under its own XCom key and returns a small :class:`BatchRef` carrying an
+:class:`~.contracts.XComRef` to it; a consumer fetches only the payload its reference names, and
+only when it needs it (a skipped sink never does).
 """
 
 from __future__ import annotations
@@ -17,7 +18,14 @@ from typing import Any, ClassVar
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.common.compat.sdk import AirflowSkipException, BaseOperator, Context
 
-from airflow_provider_awsiam_ocsf.contracts import BatchRef, EventsBatch, SinkReport
+from airflow_provider_awsiam_ocsf.contracts import (
+    BatchRef,
+    EventsBatch,
+    SinkReport,
+    XComKey,
+    XComRef,
+)
+from airflow_provider_awsiam_ocsf.errors import MissingXComError
 from airflow_provider_awsiam_ocsf.hooks.iam import IamHook
 
 # Give it to ``.partial(map_index_template=...)`` so mapped instances are named by their batch.
@@ -71,39 +79,24 @@ def as_bool(value: bool | str) -> bool:
     return bool(value)
 
 
-def stash(
-    context: Context,
-    payload: Any,
-    *,
-    account: str,
-    role_arn: str | None,
-    listing_map_index: int,
-    index: int,
-    label: str,
-) -> BatchRef:
-    """Push ``payload`` as this task instance's batch ``index`` of ``account``; return the
-    reference to it."""
+def stash(context: Context, value: Any, key: str) -> XComRef:
+    """Push ``value`` under ``key`` from this task instance; return the reference to it."""
     ti = context["ti"]
-    map_index = -1 if ti.map_index is None else ti.map_index
-    key = f"batch_{index}"
-    ti.xcom_push(key=key, value=payload)
-    return BatchRef(
-        account=account,
-        role_arn=role_arn,
-        listing_map_index=listing_map_index,
-        index=index,
-        label=label,
-        task_id=ti.task_id,
-        key=key,
-        map_index=map_index,
+    ti.xcom_push(key=key, value=value)
+    return XComRef(
+        task_id=ti.task_id, key=key, map_index=-1 if ti.map_index is None else ti.map_index
     )
 
 
-def fetch(context: Context, ref: BatchRef) -> Any:
-    """The payload a reference from :func:`stash` names."""
-    return context["ti"].xcom_pull(
-        task_ids=ref["task_id"], key=ref["key"], map_indexes=ref["map_index"]
+def fetch(context: Context, ref: XComRef | dict[str, Any]) -> Any:
+    """The value a reference from :func:`stash` names; it fails rather than read nothing."""
+    ref = XComRef.model_validate(ref)
+    value = context["ti"].xcom_pull(
+        task_ids=ref.task_id, key=ref.key, map_indexes=ref.map_index, default=None
     )
+    if value is None:
+        raise MissingXComError(ref.task_id, ref.key, ref.map_index)
+    return value
 
 
 def flatten(values: Any) -> list:
@@ -134,20 +127,12 @@ class BatchOperator(BaseOperator):
         context["batch_label"] = self.batch["label"]  # type: ignore[typeddict-unknown-key]
 
     def payload(self, context: Context) -> Any:
-        return fetch(context, self.batch)
+        return fetch(context, self.batch["payload"])
 
     def pass_on(self, context: Context, payload: Any) -> BatchRef:
-        """Stash this task's result for the batch and return the reference downstream."""
-        b = self.batch
-        return stash(
-            context,
-            payload,
-            account=b["account"],
-            role_arn=b["role_arn"],
-            listing_map_index=b["listing_map_index"],
-            index=b["index"],
-            label=b["label"],
-        )
+        """Stash this task's result for the batch and return the batch, pointing at it."""
+        key = XComKey.BATCH.format(index=self.batch["index"])
+        return BatchRef(**{**self.batch, "payload": stash(context, payload, key).as_json()})
 
 
 class SinkOperator(BatchOperator):

@@ -10,6 +10,7 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import AirflowFailException, BaseOperator, Context
 
+from airflow_provider_awsiam_ocsf.collection_plan import as_sinks
 from airflow_provider_awsiam_ocsf.contracts import (
     AccountError,
     AccountListing,
@@ -20,7 +21,7 @@ from airflow_provider_awsiam_ocsf.contracts import (
     SinkReport,
     XComKey,
 )
-from airflow_provider_awsiam_ocsf.operators.base import flatten, is_backfill
+from airflow_provider_awsiam_ocsf.operators.base import fetch, flatten, is_backfill
 from airflow_provider_awsiam_ocsf.state import SinkState, commit, rebase
 from airflow_provider_awsiam_ocsf.state_store import load_sink_state, save_sink_state
 from airflow_provider_awsiam_ocsf.summary import format_summary, run_summary
@@ -36,19 +37,29 @@ class CommitCheckpointOperator(BaseOperator):
     fails, after committing the others, so that the run fails too (it is the run's last task).
     Backfill runs never read or write state.
 
+    Every input is an XComArg of the task that made it; each value says which account it is
+    about, so accounts, listings and errors are paired by account id, never by position.
+
     :param sinks: the run's sinks (templated)
+    :param accounts: the :class:`AccountRef` of each account to read, from ``resolve_accounts``
+        (templated)
+    :param skipped: the accounts of the organisation not read, from ``resolve_accounts``
+        (templated)
     :param listings: each account's :class:`AccountListing`, mapped (templated)
+    :param errors: the :class:`AccountError` of each account whose listing failed, mapped
+        (templated)
     :param updates: each batch's :class:`BatchUpdate`, pushed by ``to_ocsf`` (templated)
     :param enrichments: the enrichment summaries, mapped (templated)
     :param deliveries: the sink reports, mapped (templated)
     :param aws_conn_id: the ``aws`` connection, which names the state Variables (templated)
-    :param accounts_task_id: the task that resolved the accounts
-    :param listing_task_id: the task that listed each account (mapped over the accounts)
     """
 
     template_fields: Sequence[str] = (
         "sinks",
+        "accounts",
+        "skipped",
         "listings",
+        "errors",
         "updates",
         "enrichments",
         "deliveries",
@@ -60,71 +71,67 @@ class CommitCheckpointOperator(BaseOperator):
         self,
         *,
         sinks: Sequence[str] | str,
+        accounts: Any = None,
+        skipped: Any = (),
         listings: Any = (),
+        errors: Any = (),
         updates: Any = (),
         enrichments: Any = (),
         deliveries: Any = (),
         aws_conn_id: str = "aws_default",
-        accounts_task_id: str = "resolve_accounts",
-        listing_task_id: str = "list_users",
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("trigger_rule", "all_done")
         super().__init__(**kwargs)
         self.sinks = sinks
+        self.accounts = accounts
+        self.skipped = skipped
         self.listings = listings
+        self.errors = errors
         self.updates = updates
         self.enrichments = enrichments
         self.deliveries = deliveries
         self.aws_conn_id = aws_conn_id
-        self.accounts_task_id = accounts_task_id
-        self.listing_task_id = listing_task_id
-
-    def pull(self, context: Context, task_id: str, key: str, map_index: int | None = None) -> Any:
-        kwargs: dict[str, Any] = {} if map_index is None else {"map_indexes": map_index}
-        return context["ti"].xcom_pull(task_ids=task_id, key=key, default=None, **kwargs)
 
     def execute(self, context: Context) -> None:
-        accounts: list[AccountRef] | None = self.pull(
-            context, self.accounts_task_id, "return_value"
-        )
-        if accounts is None:
+        if self.accounts is None:
             # Fail rather than skip: as the run's last task, this task's state is the run's.
             raise AirflowFailException(
-                f"{self.accounts_task_id} did not finish: no account read, no state written"
+                "the accounts were not resolved: no account read, no state written"
             )
+        accounts: list[AccountRef] = flatten(self.accounts)
         listed: dict[str, AccountListing] = {
             listing["account"]: listing for listing in flatten(self.listings)
         }
+        errors: dict[str, AccountError] = {
+            error["account"]: error for error in flatten(self.errors)
+        }
         reports: list[SinkReport] = flatten(self.deliveries)
         updates: list[BatchUpdate] = flatten(self.updates)
-        sinks = [self.sinks] if isinstance(self.sinks, str) else list(self.sinks)
+        sinks = as_sinks(self.sinks)
         summary = run_summary(
             [listing["summary"] for listing in listed.values()],
             flatten(self.enrichments),
             reports,
         )
-        skipped = self.pull(context, self.accounts_task_id, XComKey.SKIPPED) or []
         summary["accounts_skipped"] = [
             " ".join(filter(None, [a.get("Id"), a.get("Name"), f"({a.get('State')})"]))
-            for a in skipped
+            for a in flatten(self.skipped)
         ]
         summary["accounts"] = {}
         failed = []
-        for index, ref in enumerate(accounts):
+        for ref in accounts:
             account = ref["account"]
             listing = listed.get(account)
             if listing is None:
-                error: AccountError | None = self.pull(
-                    context, self.listing_task_id, XComKey.ERROR, index
-                )
+                error = errors.get(account)
                 reason = f"{error['code']}: {error['message']}" if error else "not listed"
                 summary["accounts"][account] = AccountSummary(label=ref["label"], error=reason)
                 failed.append(f"{ref['label']} ({error['code'] if error else 'not listed'})")
                 continue
-            plan: DeliveryPlan | None = self.pull(
-                context, self.listing_task_id, XComKey.PLAN, index
-            )
+            plan: DeliveryPlan | None = None
+            if listing["plan"] is not None:
+                plan = fetch(context, listing["plan"])
             figures, missed = self.commit_account(context, listing, plan, updates, reports, sinks)
             summary["accounts"][account] = figures
             failed.extend(f"{ref['label']}: sink {sink}" for sink in missed)

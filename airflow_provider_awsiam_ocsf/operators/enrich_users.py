@@ -8,7 +8,7 @@ from typing import Any
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.providers.common.compat.sdk import Context
 
-from airflow_provider_awsiam_ocsf.collection import count_degradations, enrich_user
+from airflow_provider_awsiam_ocsf.collection import count_degradations, enrich_users
 from airflow_provider_awsiam_ocsf.contracts import (
     BatchRef,
     EnrichmentSummary,
@@ -20,9 +20,8 @@ from airflow_provider_awsiam_ocsf.operators.base import (
     BatchOperator,
     MemberAccountOperator,
     as_bool,
+    fetch,
 )
-
-PROGRESS_EVERY = 100  # users between progress lines
 
 
 class EnrichIamUsersOperator(BatchOperator, MemberAccountOperator):
@@ -33,63 +32,47 @@ class EnrichIamUsersOperator(BatchOperator, MemberAccountOperator):
     Returns the :class:`BatchRef` of the enriched users; pushes an :class:`EnrichmentSummary`.
 
     :param batch: the batch of listed users (templated; mapped over); it names its account, the
-        role to read it with and the ``list_users`` instance that holds the account's catalog
+        role to read it with, and carries the reference to the account's catalog
     :param access_key_ids: read access key ids (ListAccessKeys per user holding a key) (templated)
     :param aws_conn_id: the ``aws`` connection of the account (templated)
     :param region_name: AWS region of the IAM client (templated)
     :param verify: whether to verify SSL certificates (templated)
-    :param botocore_config: botocore client configuration (templated)
+    :param botocore_config: botocore client configuration (a dict; not templated)
     """
 
     template_fields: Sequence[str] = aws_template_fields("batch", "access_key_ids")
     ui_color = "#ffd8a8"
 
-    def __init__(
-        self,
-        *,
-        access_key_ids: bool | str = True,
-        listing_task_id: str = "list_users",
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *, access_key_ids: bool | str = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.access_key_ids = access_key_ids
-        self.listing_task_id = listing_task_id
 
     @property
     def member_role_arn(self) -> str | None:
         return self.batch["role_arn"]
 
-    def catalog(self, context: Context) -> AccountCatalog:
-        """The batch's account catalog, from that account's ``list_users`` instance only."""
-        return AccountCatalog.model_validate(
-            context["ti"].xcom_pull(
-                task_ids=self.listing_task_id,
-                key=XComKey.CATALOG,
-                map_indexes=self.batch["listing_map_index"],
-            )
-        )
-
     def execute(self, context: Context) -> BatchRef:
         self.start_batch(context)
         label = self.batch["label"]
         batch: UsersBatch = self.payload(context)
-        users = [IamUser.model_validate(u) for u in batch["users"]]
-        catalog = self.catalog(context)
-        key_ids = as_bool(self.access_key_ids)
-        enriched = []
-        for done, user in enumerate(users, start=1):
-            enriched.append(enrich_user(self.hook, user, catalog, access_key_ids=key_ids))
-            if done % PROGRESS_EVERY == 0:
-                self.log.info("%s: enriched %d/%d users", label, done, len(users))
-        degraded = count_degradations(enriched)
-        summary = EnrichmentSummary(
-            account=self.batch["account"],
-            users=len(enriched),
-            degraded_users=sum(1 for u in enriched if u.degraded),
-            degraded=dict(degraded),
-            iam_calls=dict(self.hook.calls),
+        enriched = enrich_users(
+            self.hook,
+            (IamUser.model_validate(u) for u in batch["users"]),
+            AccountCatalog.model_validate(fetch(context, self.batch["catalog"])),
+            access_key_ids=as_bool(self.access_key_ids),
+            label=label,
         )
-        context["ti"].xcom_push(key=XComKey.SUMMARY, value=summary)
+        degraded = count_degradations(enriched)
+        context["ti"].xcom_push(
+            key=XComKey.SUMMARY,
+            value=EnrichmentSummary(
+                account=self.batch["account"],
+                users=len(enriched),
+                degraded_users=sum(1 for u in enriched if u.degraded),
+                degraded=dict(degraded),
+                iam_calls=dict(self.hook.calls),
+            ),
+        )
         self.log.info(
             "%s: %d users enriched with %d IAM calls; degraded: %s",
             label,

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
-from datetime import UTC, timedelta
 from typing import Any
 
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
@@ -12,13 +10,22 @@ from airflow.providers.common.compat.sdk import Context
 from botocore.exceptions import ClientError
 
 from airflow_provider_awsiam_ocsf.arn import partition_of
-from airflow_provider_awsiam_ocsf.batch_plan import check_batch_count
-from airflow_provider_awsiam_ocsf.collection import Strategy, Window, list_users
+from airflow_provider_awsiam_ocsf.collection import list_users
+from airflow_provider_awsiam_ocsf.collection_plan import (
+    Listing,
+    Strategy,
+    Window,
+    as_sinks,
+    check_mode,
+    listing_window,
+    summarize_listing,
+)
 from airflow_provider_awsiam_ocsf.contracts import (
     AccountError,
     AccountListing,
     AccountRef,
-    ListingSummary,
+    BatchRef,
+    UsersBatch,
     XComKey,
 )
 from airflow_provider_awsiam_ocsf.delivery import plan_batches
@@ -31,9 +38,8 @@ from airflow_provider_awsiam_ocsf.operators.base import (
     max_map_length,
     stash,
 )
+from airflow_provider_awsiam_ocsf.state import SinkState
 from airflow_provider_awsiam_ocsf.state_store import load_sink_state
-
-MODES = ("incremental", "full")
 
 
 class ListIamUsersOperator(MemberAccountOperator):
@@ -61,7 +67,7 @@ class ListIamUsersOperator(MemberAccountOperator):
     :param region_name: AWS region of the IAM client; IAM is global (templated)
     :param verify: whether to verify SSL certificates (templated)
     :param botocore_config: botocore client configuration; without one, the connection's
-        ``config_kwargs`` and then the hook's default retry policy apply (templated)
+        ``config_kwargs`` and then the hook's default retry policy apply (not templated)
     """
 
     template_fields: Sequence[str] = aws_template_fields(
@@ -90,13 +96,11 @@ class ListIamUsersOperator(MemberAccountOperator):
         self.settle_seconds = settle_seconds
 
     def window_for(self, context: Context) -> Window:
-        if is_backfill(context):
-            since, until = data_interval(context)
-            return Window(since=since, until=until)
-        # From the run's own instant, not the clock: a re-run of the run lists the same window
-        # and writes the same bytes (the window's end is every event's metadata.logged_time).
-        run_after = context["dag_run"].run_after.astimezone(UTC)
-        return Window(until=run_after - timedelta(seconds=int(self.settle_seconds)))
+        return listing_window(
+            interval=data_interval(context) if is_backfill(context) else None,
+            run_after=context["dag_run"].run_after,
+            settle_seconds=int(self.settle_seconds),
+        )
 
     @property
     def member_role_arn(self) -> str | None:
@@ -111,12 +115,49 @@ class ListIamUsersOperator(MemberAccountOperator):
             raise
 
     def list_account(self, context: Context) -> AccountListing:
-        if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, not {self.mode!r}")
-        account = self.account["account"]
-        sinks = [self.sinks] if isinstance(self.sinks, str) else list(self.sinks)
+        check_mode(self.mode)
+        account, sinks = self.account["account"], as_sinks(self.sinks)
         window = self.window_for(context)
         assert window.until is not None
+        listing, partition = self.read(context, window)
+        batches, plan = plan_batches(
+            listing.users,
+            None if is_backfill(context) else self.sink_states(account, sinks),
+            sinks,
+            size=int(self.batch_size),
+            full=self.mode == "full",
+            detect_changes=listing.strategy is Strategy.BULK,
+            partition=partition,
+            account=account,
+            logged_time=window.until,
+            max_batches=max_map_length(),
+        )
+        refs = self.hand_on(context, listing, batches)
+        summary = summarize_listing(
+            listing, account=account, batches=len(refs), calls=self.hook.calls
+        )
+        self.log.info(
+            "%s: listed %d users (%s strategy, %d calls); %d to enrich in %d batches",
+            self.account["label"],
+            summary["users_listed"],
+            summary["strategy"],
+            sum(self.hook.calls.values()),
+            sum(len(batch["users"]) for _, batch in batches),
+            len(refs),
+        )
+        for sink, info in (plan or {"sinks": {}})["sinks"].items():
+            self.log.info("Sink %s: %s settled at listing", sink, info["counts"])
+        return AccountListing(
+            account=account,
+            label=self.account["label"],
+            batches=refs,
+            summary=summary,
+            window_end=window.until.isoformat(),
+            plan=None if plan is None else stash(context, plan, XComKey.PLAN).as_json(),
+        )
+
+    def read(self, context: Context, window: Window) -> tuple[Listing, str]:
+        """The account's listing and its partition (the console link's, persisted here)."""
         self.log.info(
             "%s: listing users created in [%s, %s) with strategy %s",
             self.account["label"],
@@ -125,73 +166,35 @@ class ListIamUsersOperator(MemberAccountOperator):
             self.strategy,
         )
         listing = list_users(self.hook, self.strategy, window)
-        users = listing.users
+        partition = (
+            partition_of(listing.users[0].arn) if listing.users else self.hook.client.meta.partition
+        )
         # Always persisted: the task runner resolves extra links after every run, empty ones too.
-        partition = partition_of(users[0].arn) if users else self.hook.client.meta.partition
         IamUsersConsoleLink.persist(context, partition=partition)
-        states = None
-        if not is_backfill(context):
-            states = {
-                sink: load_sink_state(self.dag_id, str(self.aws_conn_id), account, sink)
-                for sink in sinks
-            }
-        size = int(self.batch_size)
-        batches, plan = plan_batches(
-            users,
-            states,
-            sinks,
-            size=size,
-            full=self.mode == "full",
-            detect_changes=listing.strategy is Strategy.BULK,
-            partition=partition,
-            account=account,
-            logged_time=window.until,
-        )
-        candidates = sum(len(b["users"]) for _, b in batches)
-        check_batch_count(candidates, size, max_map_length())
-        ti = context["ti"]
-        refs = [
-            stash(
-                context,
-                batch,
-                account=account,
+        return listing, partition
+
+    def hand_on(
+        self, context: Context, listing: Listing, batches: list[tuple[str, UsersBatch]]
+    ) -> list[BatchRef]:
+        """Push the catalog and each batch under its own key; a reference to both per batch."""
+        catalog = stash(context, listing.catalog.model_dump(mode="json"), XComKey.CATALOG)
+        return [
+            BatchRef(
+                account=self.account["account"],
                 role_arn=self.account["role_arn"],
-                listing_map_index=-1 if ti.map_index is None else ti.map_index,
-                index=n,
+                index=index,
                 label=label,
+                payload=stash(context, batch, XComKey.BATCH.format(index=index)).as_json(),
+                catalog=catalog.as_json(),
             )
-            for n, (label, batch) in enumerate(batches)
+            for index, (label, batch) in enumerate(batches)
         ]
-        summary = ListingSummary(
-            account=account,
-            strategy=listing.strategy.value,
-            users_listed=len(users),
-            batches=len(refs),
-            iam_calls=dict(self.hook.calls),
-            degraded=dict(Counter(d.label for d in listing.degraded)),
-            report_unusable_rows=listing.report_unusable_rows,
-            report_fallback_users=listing.report_fallback_users,
-        )
-        self.log.info(
-            "%s: listed %d users (%s strategy, %d calls); %d to enrich in %d batches",
-            self.account["label"],
-            len(users),
-            listing.strategy.value,
-            sum(self.hook.calls.values()),
-            candidates,
-            len(refs),
-        )
-        for sink, info in (plan or {"sinks": {}})["sinks"].items():
-            self.log.info("Sink %s: %s settled at listing", sink, info["counts"])
-        ti.xcom_push(key=XComKey.CATALOG, value=listing.catalog.model_dump(mode="json"))
-        ti.xcom_push(key=XComKey.PLAN, value=plan)
-        return AccountListing(
-            account=account,
-            label=self.account["label"],
-            batches=refs,
-            summary=summary,
-            window_end=window.until.isoformat(),
-        )
+
+    def sink_states(self, account: str, sinks: list[str]) -> dict[str, SinkState]:
+        return {
+            sink: load_sink_state(self.dag_id, str(self.aws_conn_id), account, sink)
+            for sink in sinks
+        }
 
 
 def account_error(account: AccountRef, error: BaseException) -> AccountError:

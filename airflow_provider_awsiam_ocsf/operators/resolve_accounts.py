@@ -9,24 +9,13 @@ from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.providers.common.compat.sdk import Context
 
-from airflow_provider_awsiam_ocsf.account_plan import split_active
-from airflow_provider_awsiam_ocsf.arn import is_account_id, role_arn
+from airflow_provider_awsiam_ocsf.account_plan import plan_accounts, split_active
 from airflow_provider_awsiam_ocsf.contracts import AccountRef, XComKey
 from airflow_provider_awsiam_ocsf.hooks.iam import IamHook
 from airflow_provider_awsiam_ocsf.hooks.organizations import OrganizationsHook
+from airflow_provider_awsiam_ocsf.operators.base import max_map_length
 
 DEFAULT_MEMBER_ROLE = "iam-inventory-reader"
-MAX_ACCOUNTS = 1024  # [core] max_map_length: list_users is mapped over the accounts
-
-
-def account_ref(account: str, name: str | None, role: str | None) -> AccountRef:
-    return AccountRef(
-        account=account,
-        name=name,
-        role_arn=role,
-        # Never the bare id: rendered natively, a label of digits becomes an int and fails.
-        label=f"{account} · {name}" if name else f"account {account}",
-    )
 
 
 class ResolveAccountsOperator(AwsBaseOperator[IamHook]):
@@ -45,7 +34,7 @@ class ResolveAccountsOperator(AwsBaseOperator[IamHook]):
     :param aws_conn_id: the ``aws`` connection (templated)
     :param region_name: AWS region of the clients (templated)
     :param verify: whether to verify SSL certificates (templated)
-    :param botocore_config: botocore client configuration (templated)
+    :param botocore_config: botocore client configuration (a dict; not templated)
     """
 
     aws_hook_class = IamHook
@@ -64,42 +53,22 @@ class ResolveAccountsOperator(AwsBaseOperator[IamHook]):
         self.member_role_name = member_role_name
 
     def execute(self, context: Context) -> list[AccountRef]:
-        own = self.hook.account_id_of_caller
-        partition = self.hook.conn_partition
         skipped: list[dict] = []
-        names: dict[str, str | None] = {}
-        if self.accounts == "self":
-            wanted = [own]
-        elif self.accounts == "organization":
-            listed = OrganizationsHook(**self._hook_parameters).list_accounts()
-            active, skipped = split_active(listed)
-            if not active:
-                raise ValueError(
-                    f"organizations:ListAccounts from account {own} (connection "
-                    f"{self.aws_conn_id!r}) found no ACTIVE account: use the management or a "
-                    "delegated administrator account, or list the account ids"
-                )
-            names = {a["Id"]: a.get("Name") for a in active}
-            wanted = sorted(names)
-        else:
-            wanted = list(dict.fromkeys(str(a) for a in self.accounts))
-            bad = [a for a in wanted if not is_account_id(a)]
-            if bad:
-                raise ValueError(f"accounts must be 12-digit ids, not {bad}")
-        if len(wanted) > MAX_ACCOUNTS:
-            raise ValueError(
-                f"{len(wanted)} accounts: more than [core] max_map_length ({MAX_ACCOUNTS}); "
-                "split them over several DAGs with lists of ids"
-            )
-        refs = [
-            account_ref(
-                account,
-                names.get(account),
-                None if account == own else role_arn(partition, account, self.member_role_name),
-            )
-            for account in wanted
-        ]
-        context["ti"].xcom_push(key=XComKey.SKIPPED, value=skipped)
+        try:
+            own = self.hook.account_id_of_caller
+            wanted, names, skipped = self.wanted_accounts(own)
+        finally:
+            # Always pushed, even when this task fails, so commit_checkpoint's XComArg of it
+            # resolves and that task fails with its own message.
+            context["ti"].xcom_push(key=XComKey.SKIPPED, value=skipped)
+        refs = plan_accounts(
+            wanted,
+            names,
+            own=own,
+            partition=self.hook.conn_partition,
+            member_role_name=self.member_role_name,
+            limit=max_map_length(),
+        )
         self.log.info(
             "Reading %d account(s): %s; own account %s; skipped (not ACTIVE): %s",
             len(refs),
@@ -108,3 +77,23 @@ class ResolveAccountsOperator(AwsBaseOperator[IamHook]):
             skipped or "none",
         )
         return refs
+
+    def wanted_accounts(
+        self, own: str
+    ) -> tuple[list[str], dict[str, str | None], list[dict[str, str | None]]]:
+        """The ids to read, their names (organisation mode), the accounts skipped."""
+        if self.accounts == "self":
+            return [own], {}, []
+        if self.accounts == "organization":
+            active, skipped = split_active(
+                OrganizationsHook(**self._hook_parameters).list_accounts()
+            )
+            if not active:
+                raise ValueError(
+                    f"organizations:ListAccounts from account {own} (connection "
+                    f"{self.aws_conn_id!r}) found no ACTIVE account: use the management or a "
+                    "delegated administrator account, or list the account ids"
+                )
+            names = {a["Id"]: a.get("Name") for a in active}
+            return sorted(names), names, skipped
+        return [str(a) for a in self.accounts], {}, []

@@ -15,12 +15,13 @@ from pathlib import Path
 
 import pytest
 
+from airflow_provider_awsiam_ocsf.state_store import legacy_checkpoint_key
 from tests.support.airflow_stack import DAG_ID, reset_moto, utc
 
 pytestmark = pytest.mark.e2e
 
 ACCOUNT = "123456789012"
-CHECKPOINT = f"{DAG_ID}__checkpoint__aws_default"
+CHECKPOINT = legacy_checkpoint_key(DAG_ID, "aws_default")
 FROM, TO = utc(2026, 3, 1, 23), utc(2026, 3, 2, 2)  # logical dates = interval starts, inclusive
 
 # user -> CreateDate

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pytest
 
+from airflow_provider_awsiam_ocsf.state_store import state_key, state_key_prefix
 from devtools.celery_executor import CELERY_APP, COMPONENT_COMMANDS, celery_executor_settings
 from tests.conftest import REPO, aws_connection_uri
 from tests.support.airflow_stack import (
@@ -47,7 +48,7 @@ pytestmark = pytest.mark.e2e
 
 CONN_ID = "aws_celery"  # its own state Variables, in the session's SQLite DB too
 ACCOUNT = "123456789012"  # moto's default account
-STATE_VARIABLE = f"{DAG_ID}__state__{CONN_ID}__{ACCOUNT}__file"
+STATE_VARIABLE = state_key(DAG_ID, CONN_ID, ACCOUNT, "file")
 USERS = 2000
 BATCH_SIZE = 250
 BATCHES = USERS // BATCH_SIZE
@@ -254,7 +255,7 @@ def test_celery_run_spreads_over_both_workers_and_writes_what_dag_test_writes(
 
     # The state Variable lives in PostgreSQL, and says what the reference run's says.
     keys = postgres.query(
-        "SELECT key FROM variable WHERE key LIKE %s ORDER BY key", f"{DAG_ID}__state__%"
+        "SELECT key FROM variable WHERE key LIKE %s ORDER BY key", f"{state_key_prefix(DAG_ID)}%"
     )
     assert keys == [(STATE_VARIABLE,)]
     state = json.loads(variable_value(stack, postgres, STATE_VARIABLE))

@@ -7,6 +7,8 @@ import time
 
 import pytest
 
+from airflow_provider_awsiam_ocsf.pipeline import DAG_ID
+from airflow_provider_awsiam_ocsf.state_store import state_key
 from devtools.local import iam_client
 from tests.conftest import aws_connection_uri
 from tests.support.airflow_stack import TERMINAL_RUN_STATES, reset_moto
@@ -55,7 +57,7 @@ def test_a_run_triggered_while_one_runs_waits_and_sends_only_the_rest(
     delivered = sorted(e["user"]["name"] for e in read_events(out))
     assert delivered == USERS  # each once, all from the first run
     variables = airflow_stack.variables()
-    assert any(k.endswith(f"__state__{CONN}__123456789012__file") for k in variables)
+    assert any(k.endswith(state_key(DAG_ID, CONN, "123456789012", "file")) for k in variables)
     fault.record(
         "Concurrent runs: a manual run triggered while one runs",
         did="two runs triggered back to back on a real scheduler (LocalExecutor)",

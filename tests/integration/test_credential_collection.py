@@ -119,7 +119,8 @@ def test_bulk_without_key_ids_stays_at_its_handful_of_calls(iam):
 
 
 def test_an_unusable_report_row_is_counted_and_its_user_read_per_user(iam):
-    from airflow_provider_awsiam_ocsf.collection import Window, list_users
+    from airflow_provider_awsiam_ocsf.collection import list_users
+    from airflow_provider_awsiam_ocsf.collection_plan import Window
     from airflow_provider_awsiam_ocsf.hooks.iam import IamHook
 
     seed_credential_world(iam)

@@ -9,7 +9,8 @@ import time
 import pytest
 from botocore.stub import Stubber
 
-from airflow_provider_awsiam_ocsf.collection import Window, enrich_users, list_users
+from airflow_provider_awsiam_ocsf.collection import enrich_users, list_users
+from airflow_provider_awsiam_ocsf.collection_plan import Window
 from airflow_provider_awsiam_ocsf.errors import NoAwsCredentialsError
 from airflow_provider_awsiam_ocsf.hooks.iam import IamHook
 from airflow_provider_awsiam_ocsf.ocsf import to_ocsf_user_inventory

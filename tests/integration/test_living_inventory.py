@@ -8,6 +8,7 @@ from datetime import UTC
 
 import pytest
 
+from airflow_provider_awsiam_ocsf.state_store import legacy_checkpoint_key, state_key
 from tests.support.dag_runs import (
     ACCOUNT,
     DAG_ID,
@@ -294,7 +295,9 @@ def test_previous_release_checkpoint_is_honoured_on_first_run(iam, runs, monkeyp
     add_users(iam, ["delivered.before"])
     checkpoint = datetime.now(UTC).isoformat()
     add_users(iam, ["created.after"])
-    monkeypatch.setenv(f"AIRFLOW_VAR_{DAG_ID.upper()}__CHECKPOINT__AWS_DEFAULT", checkpoint)
+    monkeypatch.setenv(
+        f"AIRFLOW_VAR_{legacy_checkpoint_key(DAG_ID, 'aws_default').upper()}", checkpoint
+    )
     state, summary, events = runs(strategy="bulk")
     assert state == "success" and names(events) == ["created.after"]
     assert per_sink(summary)["file"] == {"adopted": 1, "new": 1}
@@ -306,7 +309,7 @@ def test_previous_release_checkpoint_is_honoured_on_first_run(iam, runs, monkeyp
 
 def test_corrupt_state_fails_the_run_naming_the_variable(iam, runs, monkeypatch, capfd, fault):
     add_users(iam, ["someone"])
-    key = f"{DAG_ID}__state__aws_default__123456789012__file"
+    key = state_key(DAG_ID, "aws_default", "123456789012", "file")
     monkeypatch.setenv(f"AIRFLOW_VAR_{key.upper()}", json.dumps({"version": 1, "users": 3}))
     state, _, events = runs()
     assert state == "failed" and events == []

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from airflow_provider_awsiam_ocsf.state_store import legacy_checkpoint_key
 from devtools.demo_org import USERS, seed_demo_organisation
 from tests.support.dag_runs import (
     DAG_ID,
@@ -137,11 +138,12 @@ def test_failed_write_keeps_the_checkpoint_and_the_next_run_delivers(iam, fresh,
 
 def test_corrupt_checkpoint_fails_the_run_naming_the_variable(iam, fresh, monkeypatch, capfd):
     add_users(iam, ["someone"])
-    monkeypatch.setenv(f"AIRFLOW_VAR_{DAG_ID.upper()}__CHECKPOINT__AWS_DEFAULT", "last tuesday")
+    key = legacy_checkpoint_key(DAG_ID, "aws_default")
+    monkeypatch.setenv(f"AIRFLOW_VAR_{key.upper()}", "last tuesday")
     state, tasks = run_sample_dag(fresh)
     assert state == "failed" and tasks["list_users"] == ["failed"]
     output = capfd.readouterr()
-    assert f"{DAG_ID}__checkpoint__aws_default" in output.out + output.err
+    assert key in output.out + output.err
     assert "airflow variables delete" in output.out + output.err
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError
 
-from airflow_provider_awsiam_ocsf.collection import Window, enrich_users, list_users
+from airflow_provider_awsiam_ocsf.collection import enrich_users, list_users
+from airflow_provider_awsiam_ocsf.collection_plan import Window
 from airflow_provider_awsiam_ocsf.hooks.iam import IamHook
 from devtools.local import aws_connection_json
 from tests.support.iam_world import add_users

@@ -11,7 +11,8 @@ What differs across the range (checked on 3.0.6 and 3.3.2):
 - 3.0's ``dag.test()`` runs tasks with structlog left at its defaults, which print the Task SDK's
   debug lines (see :func:`log_tasks_at_info`).
 - 3.0's ``dag.test()`` neither stores the DAG nor activates its Assets: the ``airflow_home``
-  fixture runs ``airflow dags reserialize`` (a CLI command, so not here).
+  fixture runs ``airflow dags reserialize`` (a CLI command, so not here). 3.1+'s runs only DAGs
+  stored from a DAG bundle: a DAG a test builds is stored with :func:`store_dag`.
 """
 
 from __future__ import annotations
@@ -36,6 +37,21 @@ except ImportError:  # Airflow 3.0
 AIRFLOW_3_0 = airflow.__version__.startswith("3.0.")
 
 
+def store_dag(dag) -> None:
+    """Store a DAG built in a test (in no DAG folder) as a dag-processor would: 3.1+'s
+    ``dag.test()`` creates runs of stored DAGs only; 3.0's stores nothing and needs nothing."""
+    if AIRFLOW_3_0:
+        return
+    import tempfile
+
+    from airflow.dag_processing.dagbag import sync_bag_to_db
+
+    with tempfile.TemporaryDirectory() as empty:
+        bag = DagBag(dag_folder=empty, collect_dags=False)
+    bag.bag_dag(dag)
+    sync_bag_to_db(bag, "dags-folder", None)
+
+
 def log_tasks_at_info() -> None:
     """Task logs at INFO, as a worker writes them.
 
@@ -58,4 +74,5 @@ __all__ = [
     "XComModel",
     "create_session",
     "log_tasks_at_info",
+    "store_dag",
 ]

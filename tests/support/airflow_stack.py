@@ -40,7 +40,8 @@ import requests
 
 from tests.conftest import REPO, aws_connection_uri
 
-DAG_ID = "aws_iam_users_ocsf"
+DAG_ID = "aws_iam_users_ocsf"  # pipeline.DAG_ID, without importing Airflow at plugin load
+
 ADMIN_USER = "admin"
 TERMINAL_RUN_STATES = ("success", "failed")
 

@@ -31,15 +31,30 @@ def recording_aws_operations() -> Iterator[list[Operation]]:
         prefix = client.meta.service_model.signing_name  # iam, sts, organizations…
 
         def record(request, event_name: str, **_) -> None:
-            authorization = request.headers.get("Authorization", b"")
-            if isinstance(authorization, bytes):
-                authorization = authorization.decode("ascii", "replace")
-            signer = _SIGV4_CREDENTIAL.search(authorization)
             operation = event_name.rsplit(".", 1)[-1]
-            operations.append(Operation(f"{prefix}:{operation}", signer[1] if signer else "?"))
+            operations.append(Operation(f"{prefix}:{operation}", signer_of(request)))
 
         client.meta.events.register("before-send", record)
         return client
 
     with mock.patch.object(botocore.session.Session, "create_client", recording_create_client):
         yield operations
+
+
+def signer_of(request) -> str:
+    """The access key id that signed a botocore request (SigV4), or ``?``."""
+    authorization = request.headers.get("Authorization", b"")
+    if isinstance(authorization, bytes):
+        authorization = authorization.decode("ascii", "replace")
+    signer = _SIGV4_CREDENTIAL.search(authorization)
+    return signer[1] if signer else "?"
+
+
+def assume_role_signers(hook) -> list[str]:
+    """The access key id that signs each ``sts:AssumeRole`` an ``IamHook`` makes from now on
+    (retries included): tells the connection's own keys from a member role's."""
+    signers: list[str] = []
+    hook.base_sts.meta.events.register(
+        "before-send.sts.AssumeRole", lambda request, **_: signers.append(signer_of(request))
+    )
+    return signers

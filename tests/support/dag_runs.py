@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 import pytest
 
-DAG_ID = "aws_iam_users_ocsf"
+DAG_ID = "aws_iam_users_ocsf"  # pipeline.DAG_ID, without importing Airflow at plugin load
 
 
 def sample_dag(task_retries: int | None = None, retry_delay: float = 1.0):
@@ -100,9 +100,10 @@ ACCOUNT = "123456789012"  # moto's default account
 
 def sink_state(sink: str = "file", aws_conn_id: str = "aws_default", account: str = ACCOUNT):
     """The sink's state Variable as a dict, or None when there is none."""
+    from airflow_provider_awsiam_ocsf.state_store import state_key
     from tests.support.airflow_compat import Variable
 
-    value = Variable.get(f"{DAG_ID}__state__{aws_conn_id}__{account}__{sink}", default_var=None)
+    value = Variable.get(state_key(DAG_ID, aws_conn_id, account, sink), default_var=None)
     return None if value is None else json.loads(value)
 
 
@@ -114,14 +115,15 @@ def checkpoint_value(sink: str = "file", aws_conn_id: str = "aws_default") -> st
 
 def forget_state(aws_conn_id: str = "aws_default") -> None:
     """Delete every state Variable of the connection, and the previous release's checkpoint."""
+    from airflow_provider_awsiam_ocsf.state_store import legacy_checkpoint_key, state_key_prefix
     from tests.support.airflow_compat import Variable, create_session
 
     with create_session() as session:
         keys = [
             v.key
             for v in session.query(Variable).filter(
-                Variable.key.like(f"{DAG_ID}__state__{aws_conn_id}__%")
+                Variable.key.like(f"{state_key_prefix(DAG_ID, aws_conn_id)}%")
             )
         ]
-    for key in [*keys, f"{DAG_ID}__checkpoint__{aws_conn_id}"]:
+    for key in [*keys, legacy_checkpoint_key(DAG_ID, aws_conn_id)]:
         Variable.delete(key)

@@ -7,7 +7,11 @@ import datetime as dt
 
 import pytest
 
-from airflow_provider_awsiam_ocsf.account_plan import split_active, valid_role_session_name
+from airflow_provider_awsiam_ocsf.account_plan import (
+    plan_accounts,
+    split_active,
+    valid_role_session_name,
+)
 from airflow_provider_awsiam_ocsf.arn import account_id_of, is_account_id, role_arn
 
 JOINED = dt.datetime(2024, 5, 2, 9, 30, tzinfo=dt.UTC)
@@ -154,3 +158,36 @@ def test_split_active_skips_an_account_without_state_and_every_non_active_state(
 
 def test_split_active_of_an_empty_organisation():
     assert split_active([]) == ([], [])
+
+
+def test_accounts_other_than_the_own_are_read_through_their_member_role():
+    refs = plan_accounts(
+        ["222222222222", "123456789012", "222222222222"],
+        {"222222222222": "Prod"},
+        own="123456789012",
+        partition="aws-us-gov",
+        member_role_name="audit/reader",
+        limit=1024,
+    )
+    assert refs == [
+        {
+            "account": "222222222222",
+            "name": "Prod",
+            "role_arn": "arn:aws-us-gov:iam::222222222222:role/audit/reader",
+            "label": "222222222222 · Prod",
+        },
+        {
+            "account": "123456789012",
+            "name": None,
+            "role_arn": None,
+            "label": "account 123456789012",
+        },
+    ]
+
+
+def test_more_accounts_than_the_limit_or_a_bad_id_are_refused():
+    plan = dict(own="123456789012", partition="aws", member_role_name="r")
+    with pytest.raises(ValueError, match=r"3 accounts: more than \[core\] max_map_length \(2\)"):
+        plan_accounts(["111111111111", "222222222222", "333333333333"], {}, limit=2, **plan)
+    with pytest.raises(ValueError, match="12-digit"):
+        plan_accounts(["12345"], {}, limit=2, **plan)

@@ -58,3 +58,9 @@ def test_the_shipped_dag_file_is_only_the_call():
         "from airflow_provider_awsiam_ocsf.pipeline import DAG_ID, build_inventory_dag",
         "dag = build_inventory_dag(DAG_ID)",
     ]
+
+
+def test_the_test_helpers_name_the_sample_dag_as_the_package_does():
+    from tests.support import airflow_stack, dag_runs
+
+    assert airflow_stack.DAG_ID == dag_runs.DAG_ID == DAG_ID

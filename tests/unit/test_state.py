@@ -230,6 +230,7 @@ def incremental_plan(users, states, sinks, size):
         partition="aws",
         account="123456789012",
         logged_time=END,
+        max_batches=1024,
     )
 
 
