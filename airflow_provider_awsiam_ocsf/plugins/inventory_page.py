@@ -26,6 +26,17 @@ NAME = "IAM inventory"
 _HAS_EXTERNAL_VIEWS = tuple(int(n) for n in AIRFLOW_VERSION.split(".")[:2]) >= (3, 1)
 
 
+class _FastApiApps:
+    """``fastapi_apps``, built when first read (by the api-server): schedulers and workers, which
+    load plugins too, never import FastAPI for it. A descriptor rather than a property: Airflow
+    reads it from the plugin class (provider plugins) as well as from instances (entry points)."""
+
+    def __get__(self, instance: object, owner: type | None = None) -> list[dict[str, Any]]:
+        from airflow_provider_awsiam_ocsf.plugins.app import app
+
+        return [{"app": app, "url_prefix": URL_PREFIX, "name": NAME}]
+
+
 class IamInventoryPlugin(AirflowPlugin):
     name = "awsiam_ocsf_inventory"
     if _HAS_EXTERNAL_VIEWS:
@@ -41,13 +52,7 @@ class IamInventoryPlugin(AirflowPlugin):
     else:
         appbuilder_menu_items = [{"name": NAME, "href": f"{URL_PREFIX}/", "category": "AWS IAM"}]
 
-    @property  # type: ignore[override]
-    def fastapi_apps(self) -> list[dict[str, Any]]:
-        """Built when asked for (by the api-server): schedulers and workers, which load plugins
-        too, never import FastAPI for it."""
-        from airflow_provider_awsiam_ocsf.plugins.app import app
-
-        return [{"app": app, "url_prefix": URL_PREFIX, "name": NAME}]
+    fastapi_apps = _FastApiApps()  # type: ignore[assignment]
 
 
 ENTRY_POINT_PLUGIN = (
