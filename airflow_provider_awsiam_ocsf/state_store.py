@@ -19,7 +19,6 @@ from airflow.providers.common.compat.sdk import Variable
 from airflow_provider_awsiam_ocsf.errors import CorruptCheckpointError, CorruptStateError
 from airflow_provider_awsiam_ocsf.state import SinkState, StateError
 
-
 _STATE = "__state__"
 
 

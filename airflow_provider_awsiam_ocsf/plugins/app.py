@@ -75,7 +75,9 @@ def create_app() -> FastAPI:
         from airflow_provider_awsiam_ocsf.plugins.page import render_page
 
         page = build_page(user, dag_id)
-        return HTMLResponse(render_page(page, f"{base_path()}{URL_PREFIX}/inventory.json"), headers=NO_STORE)
+        return HTMLResponse(
+            render_page(page, f"{base_path()}{URL_PREFIX}/inventory.json"), headers=NO_STORE
+        )
 
     @app.get("/inventory.json", response_model=InventoryPage)
     def inventory_json(user: User, dag_id: DagIds = None) -> JSONResponse:

@@ -13,7 +13,6 @@ the ``_token`` cookie the UI keeps. The auth manager's own methods, ``get_user_f
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 from fastapi import HTTPException, Request, status
@@ -44,9 +43,7 @@ async def authenticated_user(request: Request) -> Any:
     if token is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "Not authenticated")
     try:
-        user = get_auth_manager().get_user_from_token(token)
-        if inspect.isawaitable(user):  # a coroutine on every version so far; sync in tests' fakes
-            user = await user
+        user = await get_auth_manager().get_user_from_token(token)
     except ExpiredSignatureError:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "Token expired") from None
     except InvalidTokenError:
@@ -59,7 +56,10 @@ def _user_refreshed_by_middleware(request: Request) -> Any:
         from airflow.api_fastapi.core_api.security import USER_INJECTED_BY_TRUSTED_MIDDLEWARE
     except ImportError:  # before 3.3: no such middleware hand-over
         return None
-    if getattr(request.state, "user_authenticated_via", None) is USER_INJECTED_BY_TRUSTED_MIDDLEWARE:
+    if (
+        getattr(request.state, "user_authenticated_via", None)
+        is USER_INJECTED_BY_TRUSTED_MIDDLEWARE
+    ):
         return getattr(request.state, "user", None)
     return None
 
@@ -70,4 +70,6 @@ def readable_dag_ids(user: Any, dag_ids: set[str]) -> set[str]:
 
     if not dag_ids:
         return set()
-    return set(get_auth_manager().filter_authorized_dag_ids(dag_ids=dag_ids, user=user, method="GET"))
+    return set(
+        get_auth_manager().filter_authorized_dag_ids(dag_ids=dag_ids, user=user, method="GET")
+    )

@@ -52,9 +52,11 @@ class IamInventoryPlugin(AirflowPlugin):
     else:
         appbuilder_menu_items = [{"name": NAME, "href": f"{URL_PREFIX}/", "category": "AWS IAM"}]
 
-    fastapi_apps = _FastApiApps()  # type: ignore[assignment]
+    fastapi_apps = _FastApiApps()
 
 
 ENTRY_POINT_PLUGIN = (
-    IamInventoryPlugin if conf.getboolean("core", "lazy_discover_providers", fallback=True) else None
+    IamInventoryPlugin
+    if conf.getboolean("core", "lazy_discover_providers", fallback=True)
+    else None
 )

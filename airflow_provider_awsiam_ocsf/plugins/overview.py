@@ -31,7 +31,9 @@ REASON_LENGTH = 240
 
 # What a reason must never show: ARNs beyond the account, AWS key and principal ids.
 _ARN = re.compile(r"\barn:(aws[\w-]*):([\w-]*):([\w-]*):(\d{12})?:[^\s'\",;)]+")
-_AWS_ID = re.compile(r"\b(?:AKIA|ASIA|AIDA|AROA|AGPA|ANPA|ANVA|AIPA|APKA|ASCA|ABIA|ACCA)[A-Z0-9]{8,}")
+_AWS_ID = re.compile(
+    r"\b(?:AKIA|ASIA|AIDA|AROA|AGPA|ANPA|ANVA|AIPA|APKA|ASCA|ABIA|ACCA)[A-Z0-9]{8,}"
+)
 
 
 def scrub(text: str) -> str:
@@ -245,9 +247,7 @@ def dag_inventory(
                 if target in seen:
                     continue
                 seen.add(target)
-                rows[target].last_failure = FailureLink(
-                    **link.model_dump(), reason=scrub(reason)
-                )
+                rows[target].last_failure = FailureLink(**link.model_dump(), reason=scrub(reason))
 
     for row in rows.values():
         if row.status == "unreadable state" or row.last_failure is None:

@@ -56,7 +56,9 @@ def state_variables(session: Session, dag_ids: Iterable[str]) -> list[tuple[str,
     if not prefixes:
         return []
     # ``_`` is a LIKE wildcard: a prefix may match a little more; parse_state_key sorts it out.
-    rows = session.scalars(select(Variable).where(or_(*(Variable.key.like(f"{p}%") for p in prefixes))))
+    rows = session.scalars(
+        select(Variable).where(or_(*(Variable.key.like(f"{p}%") for p in prefixes)))
+    )
     return [(row.key, row.val) for row in rows if row.val is not None]
 
 
@@ -70,7 +72,9 @@ def _run_info(run: Any) -> RunInfo:
     )
 
 
-def runs_by_id(session: Session, dag_ids: Iterable[str], run_ids: set[str]) -> dict[tuple[str, str], RunInfo]:
+def runs_by_id(
+    session: Session, dag_ids: Iterable[str], run_ids: set[str]
+) -> dict[tuple[str, str], RunInfo]:
     from airflow.models.dagrun import DagRun
 
     if not run_ids:
@@ -125,7 +129,9 @@ def failed_runs(session: Session, dag_id: str, limit: int = FAILED_RUNS_SHOWN) -
     return [
         FailedRun(
             run=_run_info(run),
-            summary=summaries.get(run.run_id) if isinstance(summaries.get(run.run_id), dict) else None,
+            summary=summaries.get(run.run_id)
+            if isinstance(summaries.get(run.run_id), dict)
+            else None,
             failed_tasks=tuple(failed_tasks.get(run.run_id, ())),
         )
         for run in runs

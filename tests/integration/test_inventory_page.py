@@ -58,9 +58,7 @@ def section(page: dict, dag_id: str = DAG_ID) -> dict:
 
 def rows_of(page: dict, conn_id: str = "aws_default") -> dict[tuple[str, str], dict]:
     return {
-        (r["account"], r["sink"]): r
-        for r in section(page)["rows"]
-        if r["aws_conn_id"] == conn_id
+        (r["account"], r["sink"]): r for r in section(page)["rows"] if r["aws_conn_id"] == conn_id
     }
 
 
@@ -258,9 +256,8 @@ def thousand_accounts(airflow_home):
 
 
 def test_a_thousand_accounts_are_read_in_one_query(thousand_accounts, client, viewer):
-    from sqlalchemy import event
-
     from airflow import settings
+    from sqlalchemy import event
 
     statements: list[str] = []
 
@@ -313,4 +310,3 @@ def test_airflow_plugins_lists_the_page_once(airflow_home, lazy):
     else:
         assert [v["url_route"] for v in plugin["external_views"]] == ["iam-inventory"]
         assert not plugin["appbuilder_menu_items"]
-

@@ -82,7 +82,8 @@ def test_state_keys_are_parsed_from_the_end_so_a_connection_id_may_hold_double_u
 def test_reasons_never_show_arns_beyond_the_account_nor_key_ids():
     reason = scrub(
         "AccessDenied: User: arn:aws:sts::123456789012:assumed-role/reader/airflow is not "
-        "authorized to perform sts:AssumeRole on arn:aws:iam::210987654321:role/iam-inventory-reader "
+        "authorized to perform sts:AssumeRole on "
+        "arn:aws:iam::210987654321:role/iam-inventory-reader "
         "(key AKIAIOSFODNN7EXAMPLE, user AIDAJQABLZS4A3QDU576Q)"
     )
     assert "assumed-role" not in reason and "iam-inventory-reader" not in reason
@@ -97,7 +98,9 @@ def run(run_id: str, hours_ago: float, state: str = "success", kind: str = "manu
 
 
 def states(*rows: tuple[str, str, SinkState]) -> list:
-    return read_states(DAG, [(state_key(DAG, "aws_default", a, s), st.to_json()) for a, s, st in rows])
+    return read_states(
+        DAG, [(state_key(DAG, "aws_default", a, s), st.to_json()) for a, s, st in rows]
+    )
 
 
 def test_rows_per_account_and_sink_with_counts_and_links():
@@ -131,8 +134,13 @@ def test_a_newer_failed_run_makes_the_row_failing_with_its_reason_and_task():
     good = SinkState(checkpoint=NOW - timedelta(hours=3), run_id="old")
     summary = {
         "accounts": {
-            A: {"state": {"file": "committed …", "sekoia": "left as it was: 0 of 1 batches "
-                          "accepted; the next run sends what this one could not"}},
+            A: {
+                "state": {
+                    "file": "committed …",
+                    "sekoia": "left as it was: 0 of 1 batches "
+                    "accepted; the next run sends what this one could not",
+                }
+            },
             B: {"error": "AccessDenied: not authorized on arn:aws:iam::222222222222:role/r"},
         }
     }
