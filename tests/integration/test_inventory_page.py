@@ -300,7 +300,9 @@ def test_airflow_plugins_lists_the_page_once(airflow_home, lazy):
         timeout=180,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    plugins = json.loads(result.stdout[result.stdout.index("[") :])
+    # 3.0 prints log lines (starting with "[<time>]") before the JSON
+    (listing,) = [line for line in result.stdout.splitlines() if line.startswith(("[{", "[]"))]
+    plugins = json.loads(listing)
     ours = [p for p in plugins if p["name"] == "awsiam_ocsf_inventory"]
     assert len(ours) == 1, plugins
     (plugin,) = ours
