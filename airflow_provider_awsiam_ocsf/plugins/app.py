@@ -71,7 +71,7 @@ def create_app() -> FastAPI:
         )
 
     @app.get("/", response_class=HTMLResponse)
-    def inventory_html(request: Request, user: User, dag_id: DagIds = None) -> HTMLResponse:
+    def inventory_html(user: User, dag_id: DagIds = None) -> HTMLResponse:
         from airflow_provider_awsiam_ocsf.plugins.page import render_page
 
         page = build_page(user, dag_id)

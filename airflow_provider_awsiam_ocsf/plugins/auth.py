@@ -54,7 +54,7 @@ async def authenticated_user(request: Request) -> Any:
 def _user_refreshed_by_middleware(request: Request) -> Any:
     try:
         from airflow.api_fastapi.core_api.security import USER_INJECTED_BY_TRUSTED_MIDDLEWARE
-    except ImportError:  # before 3.3: no such middleware hand-over
+    except ImportError:  # older versions: no such hand-over (3.0 has no such middleware)
         return None
     if (
         getattr(request.state, "user_authenticated_via", None)

@@ -204,3 +204,15 @@ def test_the_asset_event_extra_counts_events_and_tombstones_per_account():
         "accounts": {A: {"events": 2, "tombstones": 1}, B: {"events": 1, "tombstones": 0}},
     }
     assert delivery_extra("sekoia", []) == {"sink": "sekoia", "events": 0, "accounts": {}}
+
+
+def test_the_page_templates_ship_with_the_package():
+    import configparser
+
+    from tests.conftest import REPO
+
+    cfg = configparser.ConfigParser()
+    cfg.read(REPO / "setup.cfg")
+    assert "plugins/templates/*" in cfg["options.package_data"]["airflow_provider_awsiam_ocsf"]
+    templates = REPO / "airflow_provider_awsiam_ocsf" / "plugins" / "templates"
+    assert {p.name for p in templates.iterdir()} >= {"inventory.html", "sign_in.html"}
