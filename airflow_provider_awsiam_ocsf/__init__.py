@@ -77,4 +77,11 @@ def get_provider_info() -> dict:
             }
         ],
         "extra-links": ["airflow_provider_awsiam_ocsf.links.aws_console.IamUsersConsoleLink"],
+        "plugins": [
+            {
+                "name": "awsiam_ocsf_inventory",
+                "plugin-class": "airflow_provider_awsiam_ocsf.plugins.inventory_page."
+                "IamInventoryPlugin",
+            }
+        ],
     }

@@ -11,6 +11,11 @@ plus, per user it was given, a compact line ``<user id>: <fingerprint>[!]:<path/
 * ``path/name`` is the tail of the user's ARN, enough to rebuild the ARN of a deleted user for
   its tombstone (IAM forgets deleted users).
 
+Besides the users, a state says which run last committed it (``run_id``) and how many tombstones
+the sink was sent per hour over the last :data:`TOMBSTONE_DAYS` days (``tombstones``); both are
+a constant size, not per user, and both are left out until there is something to say, so a state
+without them reads as before.
+
 Planning happens twice. ``plan_sink`` (at listing time) decides, per sink, which users certainly
 need nothing (unchanged with facts the listing already has), which were deleted, and which are
 candidates to enrich; ``decide`` (after enrichment) settles each candidate with its final facts.
@@ -22,7 +27,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -33,6 +38,8 @@ from airflow_provider_awsiam_ocsf.inventory import IamUser, as_utc, posture_is_c
 
 FINGERPRINT_LENGTH = 12  # hex digits: 48 bits, ample to tell one user's postures apart
 INCOMPLETE = "!"
+TOMBSTONE_DAYS = 7  # how long tombstone counts are kept (hourly buckets: at most 169 of them)
+_HOUR = "%Y-%m-%dT%H"  # a tombstone bucket's key, UTC
 
 
 class StateError(ValueError):
@@ -103,10 +110,24 @@ class SinkState(BaseModel):
     partition: str | None = None
     account: str | None = None
     users: dict[str, str] = Field(default_factory=dict, description="user id -> HeldUser")
+    run_id: str | None = Field(default=None, description="the run that last committed it")
+    tombstones: dict[str, int] | None = Field(
+        default=None,
+        description=f"tombstones sent, per UTC hour ({_HOUR}), over the last {TOMBSTONE_DAYS} days",
+    )
 
     def held(self, user_id: str) -> HeldUser | None:
         value = self.users.get(user_id)
         return None if value is None else HeldUser.decode(value)
+
+    def incomplete_users(self) -> int:
+        """Users delivered with facts left out (a degraded read), to send again once readable."""
+        return sum(1 for value in self.users.values() if not HeldUser.decode(value).complete)
+
+    def tombstones_since(self, moment: datetime) -> int:
+        """Tombstones sent at or after ``moment`` (to the hour; kept for ``TOMBSTONE_DAYS``)."""
+        since = as_utc(moment).strftime(_HOUR)
+        return sum(n for hour, n in (self.tombstones or {}).items() if hour >= since)
 
     def to_json(self) -> str:
         return self.model_dump_json(exclude_none=True)
@@ -235,7 +256,13 @@ def rebase(base: SinkState, now: SinkState, deleted: Iterable[str]) -> SinkState
     users = {**base.users, **{uid: v for uid, v in now.users.items() if uid not in gone}}
     moments = [as_utc(c) for c in (base.checkpoint, now.checkpoint) if c is not None]
     checkpoint = max(moments) if moments else None
-    return base.model_copy(update={"users": users, "checkpoint": checkpoint})
+    # The other run's tombstone counts too (the larger count where both ran in the same hour).
+    hours = {**(base.tombstones or {})}
+    for hour, n in (now.tombstones or {}).items():
+        hours[hour] = max(n, hours.get(hour, 0))
+    return base.model_copy(
+        update={"users": users, "checkpoint": checkpoint, "tombstones": hours or None}
+    )
 
 
 def commit(
@@ -245,16 +272,28 @@ def commit(
     checkpoint: datetime,
     partition: str | None,
     account: str | None,
+    run_id: str | None = None,
+    tombstones: int = 0,
 ) -> SinkState:
     """The state to write once a sink accepted every batch: the base, every candidate as now
-    known, the checkpoint moved forward (never back)."""
+    known, the checkpoint moved forward (never back), the committing run, and the ``tombstones``
+    this run sent counted in the hour of ``checkpoint`` (counts older than ``TOMBSTONE_DAYS``
+    before it are dropped)."""
     users = {**base.users, **recorded}
     moved = checkpoint if base.checkpoint is None else max(as_utc(base.checkpoint), checkpoint)
+    hours = dict(base.tombstones or {})
+    if tombstones:
+        hour = as_utc(checkpoint).strftime(_HOUR)
+        hours[hour] = hours.get(hour, 0) + tombstones
+    oldest = (as_utc(moved) - timedelta(days=TOMBSTONE_DAYS)).strftime(_HOUR)
+    hours = {h: n for h, n in sorted(hours.items()) if h >= oldest}
     return base.model_copy(
         update={
             "checkpoint": moved,
             "partition": partition or base.partition,
             "account": account or base.account,
             "users": dict(sorted(users.items())),
+            "run_id": run_id or base.run_id,
+            "tombstones": hours or None,
         }
     )

@@ -11,6 +11,7 @@ it are taken as delivered (recorded, not re-sent), later ones are sent.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from airflow.providers.common.compat.sdk import Variable
@@ -27,6 +28,39 @@ def state_key_prefix(dag_id: str, aws_conn_id: str | None = None) -> str:
 
 def state_key(dag_id: str, aws_conn_id: str, account: str, sink: str) -> str:
     return f"{state_key_prefix(dag_id, aws_conn_id)}{account}__{sink}"
+
+
+@dataclass(frozen=True)
+class StateKey:
+    """What a state Variable's name says."""
+
+    dag_id: str
+    aws_conn_id: str
+    account: str
+    sink: str
+
+
+def parse_state_key(key: str, dag_id: str) -> StateKey | None:
+    """The parts of a state Variable name of ``dag_id``, or None when ``key`` is not one (a
+    connection id may hold ``__``: the account and sink are read from the end)."""
+    prefix = state_key_prefix(dag_id)
+    if not key.startswith(prefix):
+        return None
+    conn_id, sep, rest = key[len(prefix) :].rpartition("__")
+    conn_id, sep2, account = conn_id.rpartition("__")
+    if not (sep and sep2 and conn_id and account.isdigit() and rest):
+        return None
+    return StateKey(dag_id=dag_id, aws_conn_id=conn_id, account=account, sink=rest)
+
+
+def decode_sink_state(key: str, value: str) -> SinkState:
+    """A state Variable's value; a corrupt one raises :class:`CorruptStateError` naming it."""
+    try:
+        return SinkState.from_json(value)
+    except StateError as error:
+        raise CorruptStateError(key, str(error)) from None
+    except ValueError as error:  # not JSON at all
+        raise CorruptStateError(key, f"not JSON ({error})") from None
 
 
 def legacy_checkpoint_key(dag_id: str, aws_conn_id: str) -> str:
@@ -50,12 +84,7 @@ def load_sink_state(dag_id: str, aws_conn_id: str, account: str, sink: str) -> S
     key = state_key(dag_id, aws_conn_id, account, sink)
     value = Variable.get(key, default=None)
     if value not in (None, ""):
-        try:
-            return SinkState.from_json(value)
-        except StateError as error:
-            raise CorruptStateError(key, str(error)) from None
-        except ValueError as error:  # not JSON at all
-            raise CorruptStateError(key, f"not JSON ({error})") from None
+        return decode_sink_state(key, value)
     legacy_key = legacy_checkpoint_key(dag_id, aws_conn_id)
     legacy = Variable.get(legacy_key, default=None)
     if legacy in (None, ""):

@@ -27,6 +27,7 @@ from airflow_provider_awsiam_ocsf.contracts import (
 )
 from airflow_provider_awsiam_ocsf.errors import MissingXComError
 from airflow_provider_awsiam_ocsf.hooks.iam import IamHook
+from airflow_provider_awsiam_ocsf.outlet_extra import delivery_extra
 
 # Give it to ``.partial(map_index_template=...)`` so mapped instances are named by their batch.
 # It reads the rendered ``batch`` argument, so an instance that fails early is labelled too.
@@ -160,6 +161,9 @@ class SinkOperator(BatchOperator):
         events = [batch["events"][i] for i in batch["send"].get(self.sink_name, [])]
         report = self.deliver(context, events)
         report["account"], report["index"] = self.batch["account"], self.batch["index"]
+        extra = delivery_extra(self.sink_name, events)  # shown in the Assets view
+        for outlet in self.outlets:
+            context["outlet_events"][outlet].extra.update(extra)
         self.log.info(
             "%s: %s sink delivered %d events",
             self.batch["label"],

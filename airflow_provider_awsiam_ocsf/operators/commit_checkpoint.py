@@ -176,24 +176,32 @@ class CommitCheckpointOperator(BaseOperator):
                 figures["state"][sink] = "backfill run: not read, not written"
             else:
                 end = datetime.fromisoformat(listing["window_end"])
-                figures["state"][sink] = self.commit_sink(plan, mine, sink, end)
+                run_id = context["dag_run"].run_id
+                figures["state"][sink] = self.commit_sink(plan, mine, sink, end, run_id)
         return figures, missed
 
     def commit_sink(
-        self, plan: DeliveryPlan, updates: list[BatchUpdate], sink: str, window_end: datetime
+        self,
+        plan: DeliveryPlan,
+        updates: list[BatchUpdate],
+        sink: str,
+        window_end: datetime,
+        run_id: str | None = None,
     ) -> str:
         recorded: dict[str, str] = {}
         for update in updates:
             recorded.update(update["sinks"][sink]["recorded"])
         read = plan["sinks"][sink]
+        deleted = read.get("deleted", [])  # .get: a plan pushed by the previous release's listing
         now = load_sink_state(self.dag_id, self.aws_conn_id, plan["account"], sink)
         state = commit(
-            # .get: a plan pushed by the previous release's listing, upgraded mid-run
-            rebase(SinkState.from_json(read["base"]), now, read.get("deleted", [])),
+            rebase(SinkState.from_json(read["base"]), now, deleted),
             recorded,
             checkpoint=window_end,
             partition=plan["partition"],
             account=plan["account"],
+            run_id=run_id,
+            tombstones=len(deleted),
         )
         text = state.to_json()
         key = save_sink_state(self.dag_id, self.aws_conn_id, plan["account"], sink, state)

@@ -140,3 +140,43 @@ def test_demo_run_wrote_two_batches(demo_dag_run):
     files = sorted(demo_dag_run.output_dir.rglob("*.ndjson"))
     assert [f.name for f in files] == ["part-00000.ndjson", "part-00001.ndjson"]
     assert [len(f.read_text().splitlines()) for f in files] == [10, 10]
+
+
+def test_iam_inventory_page_shows_the_demo_account_in_the_ui(browser, airflow_stack, demo_dag_run):
+    """The provider's plugin page, framed in the UI (Browse > IAM inventory): the demo account's
+    row for the ``file`` sink with its 20 users; its run link opens the run in the UI itself."""
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    stack, run = airflow_stack, demo_dag_run
+    page = "/plugin/iam-inventory"
+    browser.get(f"{stack.base_url}{page}")
+    if "/auth/login" in browser.current_url or browser.find_elements(By.NAME, "username"):
+        log_in(browser, stack, page)
+    row_xpath = "//tr[@data-account='123456789012'][@data-sink='file']"
+    try:
+        WebDriverWait(browser, 45).until(
+            ec.frame_to_be_available_and_switch_to_it((By.TAG_NAME, "iframe"))
+        )
+        row = WebDriverWait(browser, 30).until(
+            ec.visibility_of_element_located((By.XPATH, row_xpath))
+        )
+    except TimeoutException:
+        browser.switch_to.default_content()
+        shot = screenshot(browser, "web_ui_iam_inventory_FAILED.png")
+        raise AssertionError(f"no inventory row at {browser.current_url} ({shot})") from None
+    cells = [c.text for c in row.find_elements(By.TAG_NAME, "td")]
+    assert cells[0].split() == ["123456789012", "aws_demo"], cells
+    assert cells[1:5] == ["file", "20", "0", "0"], cells  # users held, incomplete, tombstones
+    assert "ok" in cells[-1], cells
+    browser.switch_to.default_content()
+    screenshot(browser, "web_ui_iam_inventory.png")
+
+    # The run link is followed by the UI's own window, not inside the frame.
+    browser.switch_to.frame(browser.find_element(By.TAG_NAME, "iframe"))
+    browser.find_element(By.XPATH, f"{row_xpath}/td[7]/a").click()
+    browser.switch_to.default_content()
+    run_path = f"/dags/{DAG_ID}/runs/{quote(run.run_id, safe='')}"
+    WebDriverWait(browser, 30).until(lambda d: d.current_url.endswith(run_path))
