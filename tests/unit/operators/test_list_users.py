@@ -10,6 +10,8 @@ import pytest
 from airflow_provider_awsiam_ocsf.contracts import AccountRef, XComKey
 from airflow_provider_awsiam_ocsf.operators.list_users import ListIamUsersOperator
 from airflow_provider_awsiam_ocsf.pipeline import DAG_ID
+from airflow_provider_awsiam_ocsf.state import SinkState
+from airflow_provider_awsiam_ocsf.state_store import state_key
 from tests.support.iam_world import add_users
 from tests.support.task_context import XComStore, task_context
 
@@ -97,13 +99,21 @@ def test_returns_the_listing_and_references_to_what_it_pushed_from_its_own_insta
     }
 
 
-def test_a_scheduled_run_hands_on_its_plan_by_reference(iam):
+def test_a_scheduled_run_reads_the_sinks_state_and_hands_on_its_plan_by_reference(
+    iam, monkeypatch
+):
     add_users(iam, ["alice"])
+    # The sink's state Variable, given the way Airflow reads Variables from the environment
+    # first: outside a task runner there is no API server to ask (3.0.6 has no fallback at all).
+    checkpoint = datetime(2026, 1, 1, tzinfo=UTC)
+    key = state_key(DAG_ID, "aws_default", OWN, "file")
+    monkeypatch.setenv(f"AIRFLOW_VAR_{key.upper()}", SinkState(checkpoint=checkpoint).to_json())
     store = XComStore()
     listing = lister(sinks=["file"]).execute(task_context(store, "list_users", 0, run_after=soon()))
     assert listing["plan"] == {"task_id": "list_users", "key": XComKey.PLAN, "map_index": 0}
     plan = store.get("list_users", XComKey.PLAN, 0)
     assert plan["account"] == OWN and set(plan["sinks"]) == {"file"}
+    assert SinkState.from_json(plan["sinks"]["file"]["base"]).checkpoint == checkpoint
 
 
 def test_a_failure_is_pushed_as_the_accounts_error_before_it_raises(iam):
