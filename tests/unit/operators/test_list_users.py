@@ -99,9 +99,7 @@ def test_returns_the_listing_and_references_to_what_it_pushed_from_its_own_insta
     }
 
 
-def test_a_scheduled_run_reads_the_sinks_state_and_hands_on_its_plan_by_reference(
-    iam, monkeypatch
-):
+def test_a_scheduled_run_reads_the_sinks_state_and_hands_on_its_plan_by_reference(iam, monkeypatch):
     add_users(iam, ["alice"])
     # The sink's state Variable, given the way Airflow reads Variables from the environment
     # first: outside a task runner there is no API server to ask (3.0.6 has no fallback at all).
