@@ -19,7 +19,7 @@ ENV PROVIDER_SRC=/opt/airflow-provider-awsiam-ocsf
 
 # Only what the build needs, so the rest of the checkout (.venv, logs, output) never reaches the
 # image and edits to DAGs or tests do not invalidate this layer.
-COPY --chown=airflow:0 pyproject.toml setup.cfg README.md ${PROVIDER_SRC}/
+COPY --chown=airflow:0 pyproject.toml README.md ${PROVIDER_SRC}/
 COPY --chown=airflow:0 constraints ${PROVIDER_SRC}/constraints
 COPY --chown=airflow:0 airflow_provider_awsiam_ocsf ${PROVIDER_SRC}/airflow_provider_awsiam_ocsf
 # The demo organisation served by the `demo` profile (python -m devtools.demo_org); not installed.

@@ -318,7 +318,6 @@ def test_dockerfile_pins_apache_airflow_and_installs_the_repo(dockerfile_instruc
                 copied[source] = destination
     for needed in (
         "pyproject.toml",
-        "setup.cfg",
         "constraints",
         "airflow_provider_awsiam_ocsf",
         "devtools",
