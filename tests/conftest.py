@@ -46,7 +46,7 @@ def airflow_home() -> Path:
     sample DAG as a dag-processor would store it (``dags reserialize``): Airflow 3.0's
     ``dag.test()`` neither stores the DAG nor activates its Assets, and fails the tasks that
     update an inactive Asset (3.3's does both itself)."""
-    from tests.support.airflow_compat import log_tasks_at_info
+    from tests.support.airflow_compat import log_tasks_at_info, reuse_in_process_execution_api
 
     for command in (["db", "migrate"], ["dags", "reserialize"]):
         subprocess.run(
@@ -56,6 +56,7 @@ def airflow_home() -> Path:
             env=os.environ.copy(),
         )
     log_tasks_at_info()
+    reuse_in_process_execution_api()
     return Path(_AIRFLOW_HOME)
 
 

@@ -63,6 +63,28 @@ def log_tasks_at_info() -> None:
         structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.INFO))
 
 
+def reuse_in_process_execution_api() -> None:
+    """One in-process execution API for every task ``dag.test()`` runs, as 3.1+ keep it.
+
+    3.0's ``in_process_api_server()`` builds a new FastAPI app for each task (Cadwyn generates
+    its versioned schemas again, and a2wsgi starts another event-loop thread): seconds of
+    every task, most of the 3.0.6 suite's time. Later releases cache it
+    (``functools.lru_cache(maxsize=1)``); this gives 3.0 the same cache. What a task does and
+    what it stores are unchanged: the app is stateless between requests, and each task still
+    sets the DagBag it reads (``dependency_overrides``) on it.
+    """
+    if not AIRFLOW_3_0:
+        return
+    import functools
+
+    from airflow.sdk.execution_time import supervisor
+
+    if not hasattr(supervisor.in_process_api_server, "cache_info"):
+        supervisor.in_process_api_server = functools.lru_cache(maxsize=1)(
+            supervisor.in_process_api_server
+        )
+
+
 __all__ = [
     "AIRFLOW_3_0",
     "DagBag",
@@ -74,5 +96,6 @@ __all__ = [
     "XComModel",
     "create_session",
     "log_tasks_at_info",
+    "reuse_in_process_execution_api",
     "store_dag",
 ]
