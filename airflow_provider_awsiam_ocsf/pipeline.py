@@ -33,6 +33,7 @@ except ImportError:  # pragma: no cover - Airflow 3.0/3.1
     )
 
 from airflow_provider_awsiam_ocsf.contracts import XComKey
+from airflow_provider_awsiam_ocsf.identities import DEFAULT_IDENTITIES, IDENTITIES
 from airflow_provider_awsiam_ocsf.operators.base import (
     ACCOUNT_LABEL_TEMPLATE,
     BATCH_LABEL_TEMPLATE,
@@ -148,6 +149,15 @@ def inventory_params(**defaults: Any) -> dict[str, Param]:
             description="Read access key ids (one ListAccessKeys per user holding a key); "
             "false keeps bulk at a handful of IAM calls.",
         ),
+        "identities": Param(
+            list(DEFAULT_IDENTITIES),
+            type="array",
+            minItems=1,
+            uniqueItems=True,
+            items={"type": "string", "enum": list(IDENTITIES)},
+            description="Which identities of each account: iam_users (IAM users), root (the "
+            "root user: the credential report's <root_account> row and one GetAccountSummary).",
+        ),
         "settle_seconds": Param(
             5,
             type="integer",
@@ -231,6 +241,7 @@ def inventory_tasks(assets: Mapping[str, Asset] | None = None) -> None:
         mode="{{ params.mode }}",
         batch_size="{{ params.batch_size }}",
         settle_seconds="{{ params.settle_seconds }}",
+        identities="{{ params.identities }}",
     ).expand(account=accounts.output)
     batches = FlattenBatchesOperator(task_id="batches", listings=listing.output)
     enriched = EnrichIamUsersOperator.partial(

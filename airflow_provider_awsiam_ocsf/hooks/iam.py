@@ -254,6 +254,13 @@ class IamHook(CountingAwsHook):
 
     # --- account-wide --------------------------------------------------------------------------
 
+    def get_account_summary(self) -> dict[str, int]:
+        """The account's ``SummaryMap`` (root MFA, root keys present, quotas).
+
+        .. seealso:: IAM.Client.get_account_summary
+        """
+        return self._call("get_account_summary")["SummaryMap"]
+
     def iter_authorization_details(self, filters: list[str]) -> Iterator[dict]:
         """Pages of GetAccountAuthorizationDetails (1,000 items each).
 
