@@ -192,3 +192,22 @@ def test_identities_param_defaults_to_iam_users_and_root_and_validates():
     for bad in (["roots"], [], ["root", "root"], "root"):
         with pytest.raises(Exception, match="Failed validating"):
             param.resolve(bad)
+
+
+def test_the_readme_root_event_is_what_the_mapping_makes(ocsf_validator):
+    import json
+    import re
+
+    from airflow_provider_awsiam_ocsf import __version__
+    from tests.conftest import REPO
+
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("### The root user") :]
+    shown = json.loads(re.search(r"```json\n(.*?)```", section, re.S).group(1))
+    shown["metadata"]["product"]["version"] = __version__
+    root = root_user(parse_credential_report(CREDENTIAL_REPORT).root, SUMMARY)
+    made = to_ocsf_user_inventory(
+        root, logged_time=datetime.fromtimestamp(1795881600, tz=UTC)
+    ).as_dict()
+    ocsf_validator(made)
+    assert shown == made
