@@ -1,7 +1,8 @@
 """`make demo`: the sample DAG against a loopback IAM seeded with a demo organisation.
 
 Starts moto's IAM server on 127.0.0.1 with 20 users (admins directly, through a group and inline;
-virtual and hardware MFA; several groups; none) and runs ``airflow dags test`` three times on a
+virtual and hardware MFA; several groups; none) and the root user (moto's credential report is
+given the ``<root_account>`` row AWS writes) and runs ``airflow dags test`` three times on a
 fresh SQLite Airflow home under ``.demo/``: a full inventory; then, after the organisation changed
 (a user promoted to admin, one given MFA, one deleted, one created), an incremental run that sends
 exactly those four; then one that sends nothing. Prints where the events went.
@@ -84,7 +85,13 @@ def main() -> None:
     shutil.rmtree(DEMO, ignore_errors=True)
     HOME.mkdir(parents=True)
     from devtools.demo_org import USERS, seed_demo_organisation
-    from devtools.local import aws_connection_json, iam_client, local_airflow_env, start_iam_server
+    from devtools.local import (
+        aws_connection_json,
+        iam_client,
+        local_airflow_env,
+        start_iam_server,
+        write_root_rows,
+    )
 
     os.environ.update(local_airflow_env(HOME, REPO / "dags"))
 
@@ -94,6 +101,7 @@ def main() -> None:
     # does it by itself; 3.0's does not, and fails the tasks that update an Asset.
     airflow("dags", "reserialize", log=DEMO / "dags-reserialize.log")
     server, endpoint = start_iam_server()
+    write_root_rows()  # moto writes no <root_account> row; AWS always does
     try:
         iam = iam_client(endpoint)
         seed_demo_organisation(iam)
@@ -124,6 +132,11 @@ def main() -> None:
     finally:
         server.stop()
 
+    root = next(e for e in first if e["user"]["uid"].endswith(":root"))
+    print(
+        f"\nThe root user ({root['user']['uid']}): type {root['user']['type']}, "
+        f"MFA {root['user']['has_mfa']}, enabled {root['enrichments'][0]['data']['is_enabled']}"
+    )
     admin = next(e for e in first if e["user"]["name"] == "ivan.breakglass")
     print("\nA sample event (ivan.breakglass: admin through an inline policy of a group):")
     print(json.dumps(admin, indent=2))
