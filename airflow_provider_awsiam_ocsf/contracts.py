@@ -193,4 +193,5 @@ class RunSummary(TypedDict, total=False):
     iam_calls_total: int
     identities_listed: dict[str, int]  # identity kind -> listed, over every account
     calls_per_identity: dict[str, int]  # identity kind -> AWS calls (enrichment: IAM users')
+    identity_center: dict[str, Any]  # inventory_identity_center's figures (owner, calls, sinks)
     accounts: dict[str, AccountSummary]

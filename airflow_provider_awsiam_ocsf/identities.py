@@ -1,8 +1,9 @@
-"""Which identities of an account are inventoried (Param ``identities``), and the root user (pure).
+"""Which identities are inventoried (Param ``identities``), and the root user (pure).
 
 ``iam_users`` are the IAM users (§4). ``root`` is the account's root user, read from the
-credential report's ``<root_account>`` row and ``GetAccountSummary`` (SPEC §11). Nothing here
-talks to AWS or Airflow: ``collection`` reads, this decides.
+credential report's ``<root_account>`` row and ``GetAccountSummary`` (SPEC §11).
+``identity_center`` are the IAM Identity Center users (``identity_center.py``), read once a run.
+Nothing here talks to AWS or Airflow: ``collection`` reads, this decides.
 
 The root user travels through the pipeline as an :class:`~.inventory.IamUser` of ``kind`` root
 whose ``user_id`` is the account id: that id is its key in each sink's state (IAM UserIds are
@@ -25,6 +26,7 @@ from airflow_provider_awsiam_ocsf.inventory import IamUser
 class Identity(StrEnum):
     IAM_USERS = "iam_users"
     ROOT = "root"
+    IDENTITY_CENTER = "identity_center"
 
 
 IDENTITIES = tuple(i.value for i in Identity)

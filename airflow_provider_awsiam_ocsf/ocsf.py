@@ -51,8 +51,9 @@ class Metadata(_Strict):
 class Account(_Strict):
     name: str  # the user's name; "root" for the root user
     uid: str
-    type: Literal["AWS Account"] = "AWS Account"
-    type_id: Literal[10] = AWS_ACCOUNT_TYPE_ID
+    # Identity Center users: "Other" 99 (Sekoia's model accepts nothing else with 99)
+    type: Literal["AWS Account", "Other"] = "AWS Account"
+    type_id: Literal[10, 99] = AWS_ACCOUNT_TYPE_ID
 
 
 class Group(_Strict):
@@ -74,6 +75,7 @@ class KeyValue(_Strict):
 class LdapPerson(_Strict):
     created_time: int | None = None
     last_login_time: int | None = None
+    modified_time: int | None = None
     deleted_time: int | None = None
     tags: list[KeyValue] | None = None
 
@@ -88,6 +90,8 @@ class User(_Strict):
     name: str
     uid: str
     uid_alt: str | None = None
+    display_name: str | None = None
+    email_addr: str | None = None
     type: Literal["User", "Admin"] | None = None
     type_id: Literal[1, 2] | None = None
     has_mfa: bool | None = None
@@ -130,8 +134,23 @@ class AwsIamFacts(_Strict):
     access_keys_present: bool | None = None  # root only: GetAccountSummary, live
 
 
+class IdentityCenterAssignment(_Strict):
+    account: str
+    permission_set: str  # its name
+
+
+class IdentityCenterFacts(_Strict):
+    """Identity Center facts OCSF 1.6.0 has no field for (``unmapped.aws_identity_center``)."""
+
+    instance_arn: str | None = None
+    identity_store_id: str | None = None
+    user_status: str | None = None
+    assignments: list[IdentityCenterAssignment] | None = None
+
+
 class Unmapped(_Strict):
-    aws_iam: AwsIamFacts
+    aws_iam: AwsIamFacts | None = None
+    aws_identity_center: IdentityCenterFacts | None = None
 
 
 class UserInventoryEvent(_Strict):

@@ -75,6 +75,13 @@ def format_summary(summary: Mapping[str, object]) -> list[str]:
     each, per sink where they are per sink (``users_per_sink[123456789012 file]  new 2, …``)."""
     rows: list[tuple[str, object]] = []
     for name, value in summary.items():
+        if name == "identity_center" and isinstance(value, Mapping):
+            for figure, inner in value.items():
+                if figure in PER_SINK and isinstance(inner, Mapping):
+                    rows.extend((f"identity_center.{figure}[{k}]", v) for k, v in inner.items())
+                else:
+                    rows.append((f"identity_center.{figure}", inner))
+            continue
         if name != "accounts" or not isinstance(value, Mapping):
             rows.append((name, value))
             continue

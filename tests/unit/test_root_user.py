@@ -177,7 +177,9 @@ def test_root_changes_are_detected_even_when_the_listing_detects_no_others():
 def test_identities_refuse_unknown_kinds_and_an_empty_list_with_the_known_ones():
     assert check_identities(["root"]) == {"root"}
     assert check_identities("iam_users") == {"iam_users"}
-    with pytest.raises(ValueError, match=r"\['iam_users', 'root'\].*unknown: \['roots'\]"):
+    with pytest.raises(
+        ValueError, match=r"\['iam_users', 'root', 'identity_center'\].*unknown: \['roots'\]"
+    ):
         check_identities(["iam_users", "roots"])
     with pytest.raises(ValueError, match="non-empty"):
         check_identities([])
@@ -188,7 +190,7 @@ def test_identities_param_defaults_to_iam_users_and_root_and_validates():
 
     param = inventory_params()["identities"]
     assert param.resolve() == ["iam_users", "root"]
-    assert param.schema["items"]["enum"] == ["iam_users", "root"]
+    assert param.schema["items"]["enum"] == ["iam_users", "root", "identity_center"]
     for bad in (["roots"], [], ["root", "root"], "root"):
         with pytest.raises(Exception, match="Failed validating"):
             param.resolve(bad)
