@@ -205,7 +205,12 @@ def plan_sink(
         if full:
             actions[user.user_id] = Action.SEND
         elif held is None:
-            adopt = state.adopt_before is not None and user.created < as_utc(state.adopt_before)
+            # The previous release delivered IAM users only: root is new to every sink.
+            adopt = (
+                state.adopt_before is not None
+                and user.kind != "root"
+                and user.created < as_utc(state.adopt_before)
+            )
             actions[user.user_id] = Action.ADOPT if adopt else Action.SEND
         elif not held.complete:
             actions[user.user_id] = Action.IF_CHANGED

@@ -213,3 +213,11 @@ def test_the_readme_root_event_is_what_the_mapping_makes(ocsf_validator):
     ).as_dict()
     ocsf_validator(made)
     assert shown == made
+
+
+def test_an_upgrade_sends_root_which_the_previous_release_never_delivered():
+    root = root_user(parse_credential_report(CREDENTIAL_REPORT).root, SUMMARY)
+    alice = iam_user("alice", "AIDAALICE")
+    upgraded = SinkState(checkpoint=WINDOW_END, adopt_before=WINDOW_END)  # legacy checkpoint
+    plan = plan_sink([root, alice], upgraded, full=False, detect_changes=True)
+    assert plan.actions == {ACCOUNT: "send", "AIDAALICE": "adopt"}
