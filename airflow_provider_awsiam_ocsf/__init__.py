@@ -24,6 +24,7 @@ def get_provider_info() -> dict:
         "integrations": [
             {"integration-name": "AWS IAM (OCSF inventory)", "tags": ["aws"]},
             {"integration-name": "Sekoia.io", "tags": ["service"]},
+            {"integration-name": "AWS IAM Identity Center (OCSF inventory)", "tags": ["aws"]},
         ],
         "hooks": [
             {
@@ -36,6 +37,10 @@ def get_provider_info() -> dict:
             {
                 "integration-name": "Sekoia.io",
                 "python-modules": ["airflow_provider_awsiam_ocsf.hooks.sekoia"],
+            },
+            {
+                "integration-name": "AWS IAM Identity Center (OCSF inventory)",
+                "python-modules": ["airflow_provider_awsiam_ocsf.hooks.identity_center"],
             },
         ],
         "operators": [
@@ -54,6 +59,10 @@ def get_provider_info() -> dict:
             {
                 "integration-name": "Sekoia.io",
                 "python-modules": ["airflow_provider_awsiam_ocsf.operators.push_to_sekoia"],
+            },
+            {
+                "integration-name": "AWS IAM Identity Center (OCSF inventory)",
+                "python-modules": ["airflow_provider_awsiam_ocsf.operators.identity_center"],
             },
         ],
         "connection-types": [

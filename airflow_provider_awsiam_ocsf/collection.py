@@ -13,6 +13,10 @@ password (GetLoginProfile) and access keys to enrichment. ``bulk`` reads everyth
 read access key ids (``access_key_ids``), and the report's facts of users it could not give them for
 (report denied, user missing from it, row unusable). ``auto`` is ``bulk`` with a fall-back to
 ``per_user`` when the account-wide call is denied.
+
+With ``root`` among the ``identities``, the listing also holds the root user (identities.py): from
+the credential report's ``<root_account>`` row (the report ``bulk`` reads anyway; ``per_user`` and
+a root-only listing read it for root alone) and one ``GetAccountSummary``. It needs no enrichment.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from airflow_provider_awsiam_ocsf.credential_report import (
 )
 from airflow_provider_awsiam_ocsf.hooks.base import is_transient
 from airflow_provider_awsiam_ocsf.hooks.iam import IamHook, error_code
+from airflow_provider_awsiam_ocsf.identities import Identity, check_identities, root_user
 from airflow_provider_awsiam_ocsf.inventory import (
     AccessKeyFacts,
     AccountCatalog,
@@ -74,14 +79,30 @@ def _degradation(error: ClientError) -> Degradation:
     return Degradation(api=error.operation_name, code=error_code(error))
 
 
-def list_users(hook: IamHook, strategy: Strategy | str, window: Window) -> Listing:
-    """Users created inside ``window``, sorted by creation time then name."""
+# What bulk's listing made of the credential report: the report, the degradation that kept it
+# out, or None (not read: per_user, or IAM users not selected).
+_ReportRead = CredentialReport | Degradation | None
+
+
+def list_users(
+    hook: IamHook,
+    strategy: Strategy | str,
+    window: Window,
+    *,
+    identities: Iterable[str] = (Identity.IAM_USERS,),
+) -> Listing:
+    """Users created inside ``window`` of the selected ``identities`` (IAM users, root), sorted
+    by creation time then name."""
     strategy = Strategy(strategy)
-    if strategy is Strategy.PER_USER:
+    kinds = check_identities(identities)
+    report: _ReportRead = None
+    if Identity.IAM_USERS not in kinds:
+        listing = Listing(strategy=strategy, users=[], catalog=AccountCatalog())
+    elif strategy is Strategy.PER_USER:
         listing = _list_per_user(hook, window)
     else:
         try:
-            listing = _list_bulk(hook, window)
+            listing, report = _list_bulk(hook, window)
         except ClientError as error:
             if strategy is Strategy.BULK or not _denied(error):
                 raise
@@ -93,8 +114,52 @@ def list_users(hook: IamHook, strategy: Strategy | str, window: Window) -> Listi
                 error_code(error),
             )
             listing = _list_per_user(hook, window)
+    listing.identities = sorted(kinds)
+    if Identity.ROOT in kinds:
+        before = dict(hook.calls)
+        _list_root(hook, listing, window, report)
+        listing.root_calls = {
+            api: n - before.get(api, 0) for api, n in hook.calls.items() if n > before.get(api, 0)
+        }
     listing.users.sort(key=lambda u: u.sort_key)
     return listing
+
+
+def _list_root(hook: IamHook, listing: Listing, window: Window, report: _ReportRead) -> None:
+    """Add the root user to ``listing`` when its report row can be read; otherwise leave it out
+    (counted in ``listing.degraded``, logged), never guessed."""
+    if report is None:
+        read, degraded = _credential_report(hook)
+        report = read if read is not None else degraded[0]
+        listing.degraded.extend(degraded)
+    if isinstance(report, Degradation):
+        log.warning("Root user left out: the credential report is unavailable (%s).", report.code)
+        return
+    # Read whenever the report is: AWS always writes the root row, so the call is always
+    # needed, and a run costs the same whatever the report holds.
+    summary, failed = None, None
+    try:
+        summary = hook.get_account_summary()
+    except ClientError as error:
+        _raise_unless_permanent(error)
+        log.warning(
+            "GetAccountSummary failed (%s): root MFA comes from the credential report, and "
+            "whether root holds keys right now is left out.",
+            error_code(error),
+        )
+        failed = _degradation(error)
+    if report.root is None:
+        log.warning(
+            "Root user left out: the credential report has no usable <root_account> row "
+            "(AWS always writes one; moto does not)."
+        )
+        return
+    root = root_user(report.root, summary)
+    if root is None or not window.contains(root.created):
+        return
+    if failed is not None:
+        root.degraded.append(failed)
+    listing.users.append(root)
 
 
 def _raise_unless_permanent(error: ClientError, whose: str = "the account") -> None:
@@ -115,7 +180,7 @@ def _raise_unless_permanent(error: ClientError, whose: str = "the account") -> N
 # --- bulk --------------------------------------------------------------------------------------
 
 
-def _list_bulk(hook: IamHook, window: Window) -> Listing:
+def _list_bulk(hook: IamHook, window: Window) -> tuple[Listing, _ReportRead]:
     pages = []
     for page in hook.iter_authorization_details(AUTHORIZATION_DETAILS_FILTERS):
         pages.append(page)
@@ -147,7 +212,7 @@ def _list_bulk(hook: IamHook, window: Window) -> Listing:
             report.unusable_rows,
             report.problems or "none",
         )
-    return Listing(
+    listing = Listing(
         strategy=Strategy.BULK,
         users=users,
         catalog=catalog,
@@ -155,6 +220,7 @@ def _list_bulk(hook: IamHook, window: Window) -> Listing:
         report_unusable_rows=report.unusable_rows if report else 0,
         report_fallback_users=fallbacks,
     )
+    return listing, report if report is not None else degraded[0]
 
 
 def _credential_report(hook: IamHook) -> tuple[CredentialReport | None, list[Degradation]]:

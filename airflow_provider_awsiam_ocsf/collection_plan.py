@@ -77,12 +77,25 @@ class Listing(BaseModel):
         description="bulk: users that got no facts from the credential report (denied, missing "
         "from it, or an unusable row) and are read per user in enrichment instead.",
     )
+    identities: list[str] = Field(
+        default_factory=lambda: ["iam_users"], description="The identity kinds this listing read."
+    )
+    root_calls: dict[str, int] = Field(
+        default_factory=dict,
+        description="API action -> calls made for the root user alone (GetAccountSummary; with "
+        "per_user, the credential report too). The rest of the listing's calls are IAM users'.",
+    )
 
 
 def summarize_listing(
     listing: Listing, *, account: str, batches: int, calls: Mapping[str, int]
 ) -> ListingSummary:
     """The listing's part of the run summary (``calls``: API action -> calls it took)."""
+    root_calls = sum(listing.root_calls.values())
+    roots = sum(1 for u in listing.users if u.kind == "root")
+    listed = {"iam_users": len(listing.users) - roots}
+    if "root" in listing.identities:
+        listed["root"] = roots
     return ListingSummary(
         account=account,
         strategy=listing.strategy.value,
@@ -92,6 +105,15 @@ def summarize_listing(
         degraded=dict(Counter(d.label for d in listing.degraded)),
         report_unusable_rows=listing.report_unusable_rows,
         report_fallback_users=listing.report_fallback_users,
+        identities_listed={k: v for k, v in listed.items() if k in listing.identities},
+        identity_calls={
+            k: v
+            for k, v in {
+                "iam_users": sum(calls.values()) - root_calls,
+                "root": root_calls,
+            }.items()
+            if k in listing.identities
+        },
     )
 
 
@@ -110,6 +132,8 @@ class Fact(StrEnum):
 def facts_to_read(user: IamUser, *, access_key_ids: bool) -> list[Fact]:
     """The per-user reads ``user`` still needs, in the order they are made: every fact the
     listing left unknown, and with ``access_key_ids`` the ids of keys the report gave without."""
+    if user.kind == "root":
+        return []  # the listing read all there is: root has no groups, policies or key ids
     keys = user.access_keys
     needed = {
         Fact.GROUPS: user.groups is None,

@@ -145,6 +145,8 @@ class ListingSummary(TypedDict):
     degraded: dict[str, int]  # "API:ErrorCode" -> occurrences
     report_unusable_rows: int  # credential report rows that did not parse cleanly
     report_fallback_users: int  # users the report did not cover, read per user instead
+    identities_listed: dict[str, int]  # identity kind (selected) -> identities listed
+    identity_calls: dict[str, int]  # identity kind -> AWS calls of this listing made for it
 
 
 class EnrichmentSummary(TypedDict):
@@ -189,4 +191,7 @@ class RunSummary(TypedDict, total=False):
     events_per_sink: dict[str, int]
     iam_calls: dict[str, int]
     iam_calls_total: int
+    identities_listed: dict[str, int]  # identity kind -> listed, over every account
+    calls_per_identity: dict[str, int]  # identity kind -> AWS calls (enrichment: IAM users')
+    identity_center: dict[str, Any]  # inventory_identity_center's figures (owner, calls, sinks)
     accounts: dict[str, AccountSummary]

@@ -108,6 +108,10 @@ class CredentialReport(BaseModel):
     """
 
     rows: dict[str, CredentialReportRow] = Field(default_factory=dict)
+    root: CredentialReportRow | None = Field(
+        default=None,
+        description="The <root_account> row (the root user), when present and usable.",
+    )
     unusable_rows: int = 0
     problems: dict[str, int] = Field(
         default_factory=dict, description="Why rows were unusable: reason -> rows."
@@ -152,11 +156,21 @@ def _user_matches_arn(name: str, arn: str) -> bool:
     return resource.startswith("user/") and resource.rsplit("/", 1)[-1] == name
 
 
+def _is_root_arn(arn: str) -> bool:
+    try:
+        return parse_arn(arn).resource == "root"
+    except ValueError:
+        return False
+
+
 def _report_row(header: list[str], fields: list[str]) -> CredentialReportRow:
     if len(fields) != len(header):
         raise _UnusableRow("wrong number of fields")
     row = dict(zip(header, fields, strict=True))
-    if not _user_matches_arn(row["user"], row["arn"]):
+    if row["user"] == ROOT_ROW:
+        if not _is_root_arn(row["arn"]):
+            raise _UnusableRow("root row without the root ARN")
+    elif not _user_matches_arn(row["user"], row["arn"]):
         raise _UnusableRow("user and arn disagree")
     return CredentialReportRow(
         user=row["user"],
@@ -188,7 +202,7 @@ def _report_row(header: list[str], fields: list[str]) -> CredentialReportRow:
 
 
 def parse_credential_report(content: bytes | str) -> CredentialReport:
-    """The credential report CSV, row by row; the root account's row is skipped.
+    """The credential report CSV, row by row; the root account's row is kept apart (``root``).
 
     The header must name exactly the 22 documented columns (in any order), else no row is used.
     A row with the wrong number of fields (moto does not quote a name containing a comma), a
@@ -200,11 +214,19 @@ def parse_credential_report(content: bytes | str) -> CredentialReport:
     if not lines:
         return CredentialReport()
     # No user name can contain "<": wherever the user column is, this is the root account's row.
-    header, data = lines[0], [f for f in lines[1:] if ROOT_ROW not in f]
+    header = lines[0]
+    data = [f for f in lines[1:] if ROOT_ROW not in f]
+    root_rows = [f for f in lines[1:] if ROOT_ROW in f]
     problems: Counter[str] = Counter()
     if len(header) != len(REPORT_COLUMNS) or set(header) != set(REPORT_COLUMNS):
         problems["header is not the 22 documented columns"] = len(data)
         return CredentialReport(unusable_rows=len(data), problems=dict(problems))
+    root = None
+    if len(root_rows) == 1:
+        try:
+            root = _report_row(header, root_rows[0])
+        except _UnusableRow:
+            root = None  # root's facts are left out, never read from a misaligned row
     parsed: list[CredentialReportRow] = []
     for fields in data:
         try:
@@ -217,7 +239,7 @@ def parse_credential_report(content: bytes | str) -> CredentialReport:
     if duplicates:
         problems["user named by several rows"] = duplicates
     return CredentialReport(
-        rows=rows, unusable_rows=sum(problems.values()), problems=dict(problems)
+        rows=rows, root=root, unusable_rows=sum(problems.values()), problems=dict(problems)
     )
 
 

@@ -46,6 +46,7 @@ def plan_batches(
     account: str,
     logged_time: datetime,
     max_batches: int,
+    iam_users_listed: bool = True,
 ) -> tuple[list[tuple[str, UsersBatch]], DeliveryPlan | None]:
     """Batches of the users some sink needs, labelled ``<account> · users 1–500``, and the plan
     the commit builds on.
@@ -53,6 +54,7 @@ def plan_batches(
     ``states`` is None for backfill runs: every user of the window goes to every sink, and no
     state is read or written. ``logged_time`` (the run's window end) travels with each batch.
     More than ``max_batches`` batches (``[core] max_map_length``) fails, saying what to raise.
+    ``iam_users_listed`` False (IAM users not selected): the IAM users a sink holds stay held.
     """
     stamp = logged_time.isoformat()
     if states is None:
@@ -62,7 +64,14 @@ def plan_batches(
     # Each user's fingerprint, once for all sinks (only needed when the listing has every fact).
     now = {u.user_id: HeldUser.of(u) for u in users} if detect_changes and not full else None
     plans: dict[str, SinkPlan] = {
-        sink: plan_sink(users, states[sink], full=full, detect_changes=detect_changes, now=now)
+        sink: plan_sink(
+            users,
+            states[sink],
+            full=full,
+            detect_changes=detect_changes,
+            now=now,
+            iam_users_listed=iam_users_listed,
+        )
         for sink in sinks
     }
     actions = {

@@ -98,3 +98,22 @@ class MissingXComError(AirflowFailException):
             "never pushed. Clear the run's tasks from that one on (or re-run the DAG run), so "
             "that it pushes the value again."
         )
+
+
+class IdentityCenterUnreadableError(AirflowFailException):
+    """No IAM Identity Center instance could be read with the connection, in the region asked."""
+
+    def __init__(self, aws_conn_id: str | None, region: str | None, reason: str) -> None:
+        self.aws_conn_id, self.region, self.reason = aws_conn_id, region, reason
+        super().__init__(
+            f"Cannot read IAM Identity Center with connection {aws_conn_id!r} in region "
+            f"{region!r}: {reason}. Identity Center is read from the account that holds the "
+            "instance (the organisation's management account or its delegated administrator), in "
+            "the instance's region: set the `identity_center_region` param or the connection "
+            "extra `identity_center_region`, and allow sso:ListInstances and the other actions of "
+            "the README section 'IAM Identity Center users'; or leave `identity_center` out of "
+            "`identities`."
+        )
+
+    def __reduce__(self):
+        return type(self), (self.aws_conn_id, self.region, self.reason)

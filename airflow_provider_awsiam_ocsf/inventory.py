@@ -77,6 +77,11 @@ class IamUser(BaseModel):
 
     model_config = ConfigDict(validate_assignment=True)
 
+    kind: Literal["iam_user", "root"] = Field(
+        default="iam_user",
+        description="root: the account's root user (identities.root_user), whose user_id is the "
+        "account id; it has no groups or policies and needs no per-user read.",
+    )
     name: str
     user_id: str
     arn: str
@@ -107,6 +112,9 @@ class IamUser(BaseModel):
         default=None, description="None = no password, or unknown (no per-user API gives it)."
     )
     access_keys: list[AccessKeyFacts] | None = None
+    access_keys_present: bool | None = Field(
+        default=None, description="root only: GetAccountSummary's AccountAccessKeysPresent."
+    )
     degraded: list[Degradation] = Field(default_factory=list)
 
     @field_validator("created")
@@ -158,6 +166,15 @@ class IamUser(BaseModel):
                 [k.created.isoformat(), "Active" if k.active else "Inactive"]
                 for k in self.access_keys
             )
+        if self.kind == "root":
+            # Root has no groups, policies, tags, path or boundary: its own short posture.
+            return {
+                "kind": "root",
+                "has_mfa": self.has_mfa,
+                "password_enabled": self.password_enabled,
+                "access_keys": keys,
+                "access_keys_present": self.access_keys_present,
+            }
         return {
             "groups": groups,
             "is_admin": self.is_admin,
@@ -194,7 +211,7 @@ class IamUser(BaseModel):
 def posture_is_complete(posture: Mapping[str, Any]) -> bool:
     """Every fact of an ``IamUser.posture()`` is known."""
     return all(v is not None for v in posture.values()) and all(
-        g["privileges"] is not None for g in posture["groups"]
+        g["privileges"] is not None for g in posture.get("groups", [])
     )
 
 

@@ -49,10 +49,11 @@ class Metadata(_Strict):
 
 
 class Account(_Strict):
-    name: str
+    name: str  # the user's name; "root" for the root user
     uid: str
-    type: Literal["AWS Account"] = "AWS Account"
-    type_id: Literal[10] = AWS_ACCOUNT_TYPE_ID
+    # Identity Center users: "Other" 99 (Sekoia's model accepts nothing else with 99)
+    type: Literal["AWS Account", "Other"] = "AWS Account"
+    type_id: Literal[10, 99] = AWS_ACCOUNT_TYPE_ID
 
 
 class Group(_Strict):
@@ -74,6 +75,7 @@ class KeyValue(_Strict):
 class LdapPerson(_Strict):
     created_time: int | None = None
     last_login_time: int | None = None
+    modified_time: int | None = None
     deleted_time: int | None = None
     tags: list[KeyValue] | None = None
 
@@ -88,6 +90,8 @@ class User(_Strict):
     name: str
     uid: str
     uid_alt: str | None = None
+    display_name: str | None = None
+    email_addr: str | None = None
     type: Literal["User", "Admin"] | None = None
     type_id: Literal[1, 2] | None = None
     has_mfa: bool | None = None
@@ -126,10 +130,27 @@ class AwsIamFacts(_Strict):
     access_keys: list[AwsIamAccessKey] | None = None
     path: str | None = None
     permissions_boundary: str | None = None
+    access_keys_active: int | None = None  # root only: its key ids are not listable
+    access_keys_present: bool | None = None  # root only: GetAccountSummary, live
+
+
+class IdentityCenterAssignment(_Strict):
+    account: str
+    permission_set: str  # its name
+
+
+class IdentityCenterFacts(_Strict):
+    """Identity Center facts OCSF 1.6.0 has no field for (``unmapped.aws_identity_center``)."""
+
+    instance_arn: str | None = None
+    identity_store_id: str | None = None
+    user_status: str | None = None
+    assignments: list[IdentityCenterAssignment] | None = None
 
 
 class Unmapped(_Strict):
-    aws_iam: AwsIamFacts
+    aws_iam: AwsIamFacts | None = None
+    aws_identity_center: IdentityCenterFacts | None = None
 
 
 class UserInventoryEvent(_Strict):
@@ -236,6 +257,8 @@ def to_ocsf_user_inventory(
     ``logged_time`` is when the run collected the user (its window end); None leaves
     ``metadata.logged_time`` out. ``access_key_ids`` false leaves key ids out everywhere.
     """
+    if user.kind == "root":
+        return _root_event(user, logged_time)
     type_name, type_id = _user_type(user.is_admin)
     groups = None
     if user.groups is not None:
@@ -274,6 +297,32 @@ def to_ocsf_user_inventory(
         ),
         enrichments=[_account_status(user)],
         unmapped=None if aws_iam is None else Unmapped(aws_iam=aws_iam),
+    )
+
+
+def _root_event(user: IamUser, logged_time: datetime | None) -> UserInventoryEvent:
+    """The root user (README, "The root user"): Admin, no groups, no key ids; its active keys
+    counted in ``unmapped.aws_iam``."""
+    active = None if user.access_keys is None else sum(k.active for k in user.access_keys)
+    aws_iam = AwsIamFacts(access_keys_active=active, access_keys_present=user.access_keys_present)
+    return UserInventoryEvent(
+        time=epoch_ms(user.created),
+        metadata=_metadata(logged_time),
+        user=User(
+            name=user.name,
+            uid=user.arn,
+            uid_alt=user.user_id,
+            type="Admin",
+            type_id=USER_TYPE_IDS["Admin"],
+            has_mfa=user.has_mfa,
+            account=Account(name=user.name, uid=user.arn),
+            org=_org(user.arn),
+            ldap_person=LdapPerson(
+                created_time=epoch_ms(user.created), last_login_time=_ms(user.password_last_used)
+            ),
+        ),
+        enrichments=[_account_status(user)],
+        unmapped=Unmapped(aws_iam=aws_iam) if aws_iam.model_dump(exclude_none=True) else None,
     )
 
 

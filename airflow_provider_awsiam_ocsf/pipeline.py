@@ -33,6 +33,7 @@ except ImportError:  # pragma: no cover - Airflow 3.0/3.1
     )
 
 from airflow_provider_awsiam_ocsf.contracts import XComKey
+from airflow_provider_awsiam_ocsf.identities import DEFAULT_IDENTITIES, IDENTITIES
 from airflow_provider_awsiam_ocsf.operators.base import (
     ACCOUNT_LABEL_TEMPLATE,
     BATCH_LABEL_TEMPLATE,
@@ -40,6 +41,9 @@ from airflow_provider_awsiam_ocsf.operators.base import (
 from airflow_provider_awsiam_ocsf.operators.batches import FlattenBatchesOperator
 from airflow_provider_awsiam_ocsf.operators.commit_checkpoint import CommitCheckpointOperator
 from airflow_provider_awsiam_ocsf.operators.enrich_users import EnrichIamUsersOperator
+from airflow_provider_awsiam_ocsf.operators.identity_center import (
+    InventoryIdentityCenterOperator,
+)
 from airflow_provider_awsiam_ocsf.operators.list_users import ListIamUsersOperator
 from airflow_provider_awsiam_ocsf.operators.push_to_sekoia import SekoiaPushOperator
 from airflow_provider_awsiam_ocsf.operators.resolve_accounts import (
@@ -148,6 +152,23 @@ def inventory_params(**defaults: Any) -> dict[str, Param]:
             description="Read access key ids (one ListAccessKeys per user holding a key); "
             "false keeps bulk at a handful of IAM calls.",
         ),
+        "identities": Param(
+            list(DEFAULT_IDENTITIES),
+            type="array",
+            minItems=1,
+            uniqueItems=True,
+            items={"type": "string", "enum": list(IDENTITIES)},
+            description="Which identities: iam_users (IAM users), root (each account's root "
+            "user: the credential report's <root_account> row and one GetAccountSummary), "
+            "identity_center (the IAM Identity Center users of the connection's account).",
+        ),
+        "identity_center_region": Param(
+            None,
+            type=["null", "string"],
+            pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]+$",
+            description="Region of the IAM Identity Center instance (default: the aws "
+            "connection's extra identity_center_region, else its region_name).",
+        ),
         "settle_seconds": Param(
             5,
             type="integer",
@@ -231,6 +252,7 @@ def inventory_tasks(assets: Mapping[str, Asset] | None = None) -> None:
         mode="{{ params.mode }}",
         batch_size="{{ params.batch_size }}",
         settle_seconds="{{ params.settle_seconds }}",
+        identities="{{ params.identities }}",
     ).expand(account=accounts.output)
     batches = FlattenBatchesOperator(task_id="batches", listings=listing.output)
     enriched = EnrichIamUsersOperator.partial(
@@ -260,6 +282,18 @@ def inventory_tasks(assets: Mapping[str, Asset] | None = None) -> None:
         sekoia_conn_id="{{ params.sekoia_conn_id }}",
         outlets=[assets["sekoia"]] if "sekoia" in assets else [],
     ).expand(batch=events.output)
+    identity_center = InventoryIdentityCenterOperator(
+        task_id="inventory_identity_center",
+        identities="{{ params.identities }}",
+        sinks="{{ params.sinks }}",
+        mode="{{ params.mode }}",
+        aws_conn_id="{{ params.aws_conn_id }}",
+        identity_center_region="{{ params.identity_center_region }}",
+        member_role_name="{{ params.member_role_name }}",
+        output_uri="{{ params.output_uri }}",
+        sekoia_conn_id="{{ params.sekoia_conn_id }}",
+        settle_seconds="{{ params.settle_seconds }}",
+    )
     CommitCheckpointOperator(
         task_id="commit_checkpoint",
         aws_conn_id="{{ params.aws_conn_id }}",
@@ -271,4 +305,6 @@ def inventory_tasks(assets: Mapping[str, Asset] | None = None) -> None:
         updates=XComArg(events, key=XComKey.STATE_UPDATES),
         enrichments=XComArg(enriched, key=XComKey.SUMMARY),
         deliveries=[files.output, sekoia.output],
+        identities="{{ params.identities }}",
+        identity_center=identity_center.output,
     )

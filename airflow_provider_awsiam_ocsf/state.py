@@ -34,6 +34,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from airflow_provider_awsiam_ocsf.arn import parse_arn
+from airflow_provider_awsiam_ocsf.identities import is_root_key
 from airflow_provider_awsiam_ocsf.inventory import IamUser, as_utc, posture_is_complete
 
 FINGERPRINT_LENGTH = 12  # hex digits: 48 bits, ample to tell one user's postures apart
@@ -181,6 +182,7 @@ def plan_sink(
     detect_changes: bool,
     complete_listing: bool = True,
     now: Mapping[str, HeldUser] | None = None,
+    iam_users_listed: bool = True,
 ) -> SinkPlan:
     """Split a complete listing into a sink's candidates, deletions and settled users.
 
@@ -189,6 +191,10 @@ def plan_sink(
     complete are left alone and only new and incomplete ones are candidates. Deletions are
     concluded only from a complete listing. ``now``: each user as :meth:`HeldUser.of` makes it,
     when the caller has it already (one computation per user, however many sinks).
+
+    The root user (``identities.is_root_key``) is never concluded deleted, and a held root the
+    listing does not carry (not selected, or unreadable this run) is kept as held, full runs
+    included. So are the IAM users when ``iam_users_listed`` is False (not selected).
     """
     users = list(users)
     listed = {u.user_id for u in users}
@@ -199,28 +205,40 @@ def plan_sink(
         if full:
             actions[user.user_id] = Action.SEND
         elif held is None:
-            adopt = state.adopt_before is not None and user.created < as_utc(state.adopt_before)
+            # The previous release delivered IAM users only: root is new to every sink.
+            adopt = (
+                state.adopt_before is not None
+                and user.kind != "root"
+                and user.created < as_utc(state.adopt_before)
+            )
             actions[user.user_id] = Action.ADOPT if adopt else Action.SEND
         elif not held.complete:
             actions[user.user_id] = Action.IF_CHANGED
-        elif not detect_changes or (
+        elif not (detect_changes or user.kind == "root") or (
+            # The listing reads every fact of root, whatever the strategy.
             (now[user.user_id] if now is not None else HeldUser.of(user)) == held
         ):
             unchanged += 1
         else:
             actions[user.user_id] = Action.IF_CHANGED
+    # Held identities this listing says nothing about: kept as they are, never tombstoned.
+    aside = {
+        uid: value
+        for uid, value in state.users.items()
+        if uid not in listed and (is_root_key(uid) or not iam_users_listed)
+    }
     deleted = []
     if complete_listing:
         deleted = [
             (uid, HeldUser.decode(value))
             for uid, value in sorted(state.users.items())
-            if uid not in listed
+            if uid not in listed and uid not in aside
         ]
     gone = {uid for uid, _ in deleted}
     base = state.model_copy(
         update={
             "adopt_before": None,
-            "users": {}
+            "users": aside
             if full
             else {uid: value for uid, value in state.users.items() if uid not in gone},
         }

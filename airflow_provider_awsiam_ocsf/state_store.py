@@ -105,3 +105,29 @@ def save_sink_state(
         "fingerprint per user. Delete it to send everyone to this sink again.",
     )
     return key
+
+
+def identity_center_state_key(dag_id: str, aws_conn_id: str, owner: str, sink: str) -> str:
+    """The Identity Center users' own state, beside the IAM ones: the accounts' states and these
+    never share a Variable, so neither listing can tombstone the other's users."""
+    return f"{dag_id}__identity_center__{aws_conn_id}__{owner}__{sink}"
+
+
+def load_identity_center_state(dag_id: str, aws_conn_id: str, owner: str, sink: str) -> SinkState:
+    """The sink's Identity Center state; empty when it has none (the sink then gets everyone)."""
+    key = identity_center_state_key(dag_id, aws_conn_id, owner, sink)
+    value = Variable.get(key, default=None)
+    return SinkState() if value in (None, "") else decode_sink_state(key, value)
+
+
+def save_identity_center_state(
+    dag_id: str, aws_conn_id: str, owner: str, sink: str, state: SinkState
+) -> str:
+    key = identity_center_state_key(dag_id, aws_conn_id, owner, sink)
+    Variable.set(
+        key,
+        state.to_json(),
+        description=f"What the {sink!r} sink holds of the IAM Identity Center users of account "
+        f"{owner}. Delete it to send every Identity Center user to this sink again.",
+    )
+    return key

@@ -22,20 +22,26 @@ def run_summary(
     enrichments: Iterable[EnrichmentSummary],
     deliveries: Iterable[SinkReport],
 ) -> RunSummary:
-    """Users listed/enriched/degraded, events per sink and IAM calls by action, over every
-    account that was listed."""
+    """Users listed/enriched/degraded, events per sink, IAM calls by action and by identity kind,
+    over every account that was listed."""
     listings = list(listings)
     calls: Counter[str] = Counter()
     degraded: Counter[str] = Counter()
+    listed: Counter[str] = Counter()
+    per_identity: Counter[str] = Counter()
     for listing in listings:
         calls.update(listing["iam_calls"])
         degraded.update(listing["degraded"])
+        listed.update(listing.get("identities_listed", {}))
+        per_identity.update(listing.get("identity_calls", {}))
     enriched = degraded_users = 0
     for part in enrichments:
         enriched += part["users"]
         degraded_users += part["degraded_users"]
         calls.update(part["iam_calls"])
         degraded.update(part["degraded"])
+        if part["iam_calls"]:  # only IAM users are enriched
+            per_identity["iam_users"] += sum(part["iam_calls"].values())
     events: Counter[str] = Counter()
     for report in deliveries:
         events[report["sink"]] += report.get("events", 0)
@@ -51,6 +57,8 @@ def run_summary(
         events_per_sink=dict(sorted(events.items())),
         iam_calls=dict(sorted(calls.items())),
         iam_calls_total=sum(calls.values()),
+        identities_listed=dict(sorted(listed.items())),
+        calls_per_identity=dict(sorted(per_identity.items())),
     )
 
 
@@ -67,6 +75,13 @@ def format_summary(summary: Mapping[str, object]) -> list[str]:
     each, per sink where they are per sink (``users_per_sink[123456789012 file]  new 2, …``)."""
     rows: list[tuple[str, object]] = []
     for name, value in summary.items():
+        if name == "identity_center" and isinstance(value, Mapping):
+            for figure, inner in value.items():
+                if figure in PER_SINK and isinstance(inner, Mapping):
+                    rows.extend((f"identity_center.{figure}[{k}]", v) for k, v in inner.items())
+                else:
+                    rows.append((f"identity_center.{figure}", inner))
+            continue
         if name != "accounts" or not isinstance(value, Mapping):
             rows.append((name, value))
             continue

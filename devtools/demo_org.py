@@ -107,6 +107,91 @@ def seed_demo_organisation(iam) -> None:
             )
 
 
+# The demo's IAM Identity Center: user -> (groups, permission sets assigned to the user directly)
+IDENTITY_CENTER_GROUPS = {"Platform Admins": ["AdministratorAccess"], "Engineers": ["Developer"]}
+IDENTITY_CENTER_USERS = {
+    "ann.lead": (["Platform Admins", "Engineers"], []),  # admin through a group
+    "ben.dev": (["Engineers"], []),
+    "cleo.ops": ([], ["OpsFullAccess"]),  # admin directly: an inline * on * policy
+    "dan.new": ([], []),  # no assignment yet
+}
+
+
+def seed_demo_identity_center(endpoint_url: str, region: str = "us-east-1") -> dict[str, str]:
+    """Users, groups, memberships, three permission sets (AWS-managed AdministratorAccess, an
+    inline read-only one, an inline ``*`` on ``*`` one) assigned in the demo account, in moto's
+    default Identity Center instance of ``region``. Returns user name -> UserId."""
+    import boto3
+
+    def client(service: str):
+        return boto3.client(
+            service,
+            endpoint_url=endpoint_url,
+            region_name=region,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
+    sso, store = client("sso-admin"), client("identitystore")
+    instance = sso.list_instances()["Instances"][0]
+    arn, store_id = instance["InstanceArn"], instance["IdentityStoreId"]
+    sets = {}
+    for name, managed, inline in [
+        ("AdministratorAccess", "arn:aws:iam::aws:policy/AdministratorAccess", None),
+        ("Developer", None, READ_ONLY_NOTES),
+        ("OpsFullAccess", None, STAR_POLICY),
+    ]:
+        ps = sso.create_permission_set(InstanceArn=arn, Name=name)["PermissionSet"]
+        sets[name] = ps["PermissionSetArn"]
+        if managed:
+            sso.attach_managed_policy_to_permission_set(
+                InstanceArn=arn, PermissionSetArn=sets[name], ManagedPolicyArn=managed
+            )
+        if inline:
+            sso.put_inline_policy_to_permission_set(
+                InstanceArn=arn, PermissionSetArn=sets[name], InlinePolicy=json.dumps(inline)
+            )
+        sso.provision_permission_set(
+            InstanceArn=arn,
+            PermissionSetArn=sets[name],
+            TargetType="AWS_ACCOUNT",
+            TargetId=DEMO_ACCOUNT,
+        )
+
+    def assign(principal_type: str, principal_id: str, permission_set: str) -> None:
+        sso.create_account_assignment(
+            InstanceArn=arn,
+            TargetId=DEMO_ACCOUNT,
+            TargetType="AWS_ACCOUNT",
+            PermissionSetArn=sets[permission_set],
+            PrincipalType=principal_type,
+            PrincipalId=principal_id,
+        )
+
+    groups = {}
+    for name, permission_sets in IDENTITY_CENTER_GROUPS.items():
+        groups[name] = store.create_group(IdentityStoreId=store_id, DisplayName=name)["GroupId"]
+        for permission_set in permission_sets:
+            assign("GROUP", groups[name], permission_set)
+    users = {}
+    for name, (member_of, permission_sets) in IDENTITY_CENTER_USERS.items():
+        given, family = name.split(".")
+        users[name] = store.create_user(
+            IdentityStoreId=store_id,
+            UserName=name,
+            DisplayName=f"{given.title()} {family.title()}",
+            Name={"GivenName": given.title(), "FamilyName": family.title()},
+            Emails=[{"Value": f"{name}@example.com", "Type": "work", "Primary": True}],
+        )["UserId"]
+        for group in member_of:
+            store.create_group_membership(
+                IdentityStoreId=store_id, GroupId=groups[group], MemberId={"UserId": users[name]}
+            )
+        for permission_set in permission_sets:
+            assign("USER", users[name], permission_set)
+    return users
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)

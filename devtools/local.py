@@ -42,6 +42,33 @@ def start_iam_server(host: str = "127.0.0.1", port: int = 0):
     return server, f"http://{bound_host}:{bound_port}"
 
 
+def write_root_rows() -> None:
+    """Make this process's moto write the ``<root_account>`` row AWS puts first in every
+    credential report (moto 5.2 writes none): the demo then shows the root user as AWS would.
+
+    Demo only: the tests keep moto as it is and add the row through a proxy where they need it.
+    """
+    from moto.iam.models import IAMBackend
+
+    plain = IAMBackend.get_credential_report
+    if getattr(plain, "writes_root_row", False):
+        return
+
+    def with_root_row(self: IAMBackend) -> str:
+        header, _, rows = plain(self).partition("\n")
+        # As AWS writes root's row: no password column (not_supported), no key, no certificate.
+        root = (
+            f"<root_account>,arn:{self.partition}:iam::{self.account_id}:root,"
+            "2026-01-05T09:00:00+00:00,not_supported,2026-11-30T08:12:00+00:00,"
+            "not_supported,not_supported,false,"
+            "false,N/A,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A"
+        )
+        return f"{header}\n{root}\n{rows}"
+
+    with_root_row.writes_root_row = True  # type: ignore[attr-defined]
+    IAMBackend.get_credential_report = with_root_row  # type: ignore[method-assign]
+
+
 def iam_client(endpoint_url: str):
     import boto3
 

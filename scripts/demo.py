@@ -1,7 +1,9 @@
 """`make demo`: the sample DAG against a loopback IAM seeded with a demo organisation.
 
 Starts moto's IAM server on 127.0.0.1 with 20 users (admins directly, through a group and inline;
-virtual and hardware MFA; several groups; none) and runs ``airflow dags test`` three times on a
+virtual and hardware MFA; several groups; none), the root user (moto's credential report is
+given the ``<root_account>`` row AWS writes) and an IAM Identity Center with 4 users (one admin
+through a group, one through an inline policy) and runs ``airflow dags test`` three times on a
 fresh SQLite Airflow home under ``.demo/``: a full inventory; then, after the organisation changed
 (a user promoted to admin, one given MFA, one deleted, one created), an incremental run that sends
 exactly those four; then one that sends nothing. Prints where the events went.
@@ -47,12 +49,19 @@ def describe(title: str, folder: Path) -> list[dict]:
     events = events_below(folder)
     files = sorted(folder.rglob("*.ndjson"))
     types = Counter(e["user"].get("type", "undecided") for e in events)
+    kinds = Counter(kind_of(e) for e in events)
     mfa = sum(1 for e in events if e["user"].get("has_mfa"))
     print(f"\n== {title}: {len(events)} events in {len(files)} file(s) under {folder}")
     for f in files:
         print(f"   {f.relative_to(REPO)}")
-    print(f"   user types: {dict(types)}; with MFA: {mfa}")
+    print(f"   identities: {dict(kinds)}; user types: {dict(types)}; with MFA: {mfa}")
     return events
+
+
+def kind_of(event: dict) -> str:
+    if event["user"]["account"]["type_id"] == 99:
+        return "identity_center"
+    return "root" if event["user"]["uid"].endswith(":root") else "iam_users"
 
 
 def change_the_organisation(iam) -> None:
@@ -83,8 +92,19 @@ def what_happened(event: dict) -> str:
 def main() -> None:
     shutil.rmtree(DEMO, ignore_errors=True)
     HOME.mkdir(parents=True)
-    from devtools.demo_org import USERS, seed_demo_organisation
-    from devtools.local import aws_connection_json, iam_client, local_airflow_env, start_iam_server
+    from devtools.demo_org import (
+        IDENTITY_CENTER_USERS,
+        USERS,
+        seed_demo_identity_center,
+        seed_demo_organisation,
+    )
+    from devtools.local import (
+        aws_connection_json,
+        iam_client,
+        local_airflow_env,
+        start_iam_server,
+        write_root_rows,
+    )
 
     os.environ.update(local_airflow_env(HOME, REPO / "dags"))
 
@@ -94,16 +114,22 @@ def main() -> None:
     # does it by itself; 3.0's does not, and fails the tasks that update an Asset.
     airflow("dags", "reserialize", log=DEMO / "dags-reserialize.log")
     server, endpoint = start_iam_server()
+    write_root_rows()  # moto writes no <root_account> row; AWS always does
     try:
         iam = iam_client(endpoint)
         seed_demo_organisation(iam)
-        print(f"Demo IAM (moto) at {endpoint} with {len(USERS)} users")
+        seed_demo_identity_center(endpoint)
+        print(
+            f"Demo IAM (moto) at {endpoint} with {len(USERS)} users, the root user and an IAM "
+            f"Identity Center of {len(IDENTITY_CENTER_USERS)} users"
+        )
         os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = aws_connection_json(endpoint)
 
         def run(number: int, title: str, **extra) -> list[dict]:
             conf = {
                 "batch_size": 10,
                 "settle_seconds": 0,
+                "identities": ["iam_users", "root", "identity_center"],
                 **extra,
                 "output_uri": f"file://{OUTPUT}/run-{number}",
             }
@@ -124,6 +150,11 @@ def main() -> None:
     finally:
         server.stop()
 
+    root = next(e for e in first if e["user"]["uid"].endswith(":root"))
+    print(
+        f"\nThe root user ({root['user']['uid']}): type {root['user']['type']}, "
+        f"MFA {root['user']['has_mfa']}, enabled {root['enrichments'][0]['data']['is_enabled']}"
+    )
     admin = next(e for e in first if e["user"]["name"] == "ivan.breakglass")
     print("\nA sample event (ivan.breakglass: admin through an inline policy of a group):")
     print(json.dumps(admin, indent=2))

@@ -247,12 +247,26 @@ class IamHook(CountingAwsHook):
             PaginationConfig=LARGE_PAGES,
         )
 
+    def get_default_policy_document(self, policy_arn: str) -> Any:
+        """The default version's document (GetPolicy, then GetPolicyVersion).
+
+        .. seealso:: IAM.Client.get_policy"""
+        version = self._call("get_policy", PolicyArn=policy_arn)["Policy"]["DefaultVersionId"]
+        return self.get_policy_document(policy_arn, version)
+
     def get_policy_document(self, policy_arn: str, version_id: str) -> Any:
         """.. seealso:: IAM.Client.get_policy_version"""
         response = self._call("get_policy_version", PolicyArn=policy_arn, VersionId=version_id)
         return response["PolicyVersion"]["Document"]
 
     # --- account-wide --------------------------------------------------------------------------
+
+    def get_account_summary(self) -> dict[str, int]:
+        """The account's ``SummaryMap`` (root MFA, root keys present, quotas).
+
+        .. seealso:: IAM.Client.get_account_summary
+        """
+        return self._call("get_account_summary")["SummaryMap"]
 
     def iter_authorization_details(self, filters: list[str]) -> Iterator[dict]:
         """Pages of GetAccountAuthorizationDetails (1,000 items each).

@@ -18,6 +18,7 @@ from airflow_provider_awsiam_ocsf.contracts import (
     AccountSummary,
     BatchUpdate,
     DeliveryPlan,
+    RunSummary,
     SinkReport,
     XComKey,
 )
@@ -52,6 +53,9 @@ class CommitCheckpointOperator(BaseOperator):
     :param enrichments: the enrichment summaries, mapped (templated)
     :param deliveries: the sink reports, mapped (templated)
     :param aws_conn_id: the ``aws`` connection, which names the state Variables (templated)
+    :param identities: the run's identity kinds (templated)
+    :param identity_center: what ``inventory_identity_center`` returned (None: skipped or
+        failed); its users, calls and sinks join the summary (templated)
     """
 
     template_fields: Sequence[str] = (
@@ -64,6 +68,8 @@ class CommitCheckpointOperator(BaseOperator):
         "enrichments",
         "deliveries",
         "aws_conn_id",
+        "identities",
+        "identity_center",
     )
     ui_color = "#e5dbff"
 
@@ -79,6 +85,8 @@ class CommitCheckpointOperator(BaseOperator):
         enrichments: Any = (),
         deliveries: Any = (),
         aws_conn_id: str = "aws_default",
+        identities: Any = ("iam_users",),
+        identity_center: Any = None,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("trigger_rule", "all_done")
@@ -92,6 +100,8 @@ class CommitCheckpointOperator(BaseOperator):
         self.enrichments = enrichments
         self.deliveries = deliveries
         self.aws_conn_id = aws_conn_id
+        self.identities = identities
+        self.identity_center = identity_center
 
     def execute(self, context: Context) -> None:
         if self.accounts is None:
@@ -137,6 +147,7 @@ class CommitCheckpointOperator(BaseOperator):
             failed.extend(f"{ref['label']}: sink {sink}" for sink in missed)
         summary["accounts_read"] = len(listed)
         summary["accounts_failed"] = len(accounts) - len(listed)
+        failed.extend(self.add_identity_center(context, summary))
         self.log.info("Run summary:\n%s", "\n".join(format_summary(summary)))
         context["ti"].xcom_push(key=XComKey.SUMMARY, value=summary)  # failed runs' too
         if failed:
@@ -144,6 +155,28 @@ class CommitCheckpointOperator(BaseOperator):
                 f"not delivered: {', '.join(failed)}; their state was left as it was, the next "
                 "run sends what this one could not (see the run summary above)"
             )
+
+    def add_identity_center(self, context: Context, summary: RunSummary) -> list[str]:
+        """Lay the Identity Center task's figures into the summary; what failed, if it did."""
+        if "identity_center" not in as_sinks(self.identities) or is_backfill(context):
+            return []
+        part = self.identity_center
+        if not part:
+            return ["IAM Identity Center (see the inventory_identity_center task's log)"]
+        summary["identities_listed"] = {
+            **summary.get("identities_listed", {}),
+            "identity_center": part["users_listed"],
+        }
+        summary["calls_per_identity"] = {
+            **summary.get("calls_per_identity", {}),
+            "identity_center": sum(part["calls"].values()),
+        }
+        events = dict(summary.get("events_per_sink", {}))
+        for sink, n in part.get("events_per_sink", {}).items():
+            events[sink] = events.get(sink, 0) + n
+        summary["events_per_sink"] = dict(sorted(events.items()))
+        summary["identity_center"] = part
+        return []
 
     def commit_account(
         self,

@@ -30,6 +30,7 @@ from airflow_provider_awsiam_ocsf.contracts import (
 )
 from airflow_provider_awsiam_ocsf.delivery import plan_batches
 from airflow_provider_awsiam_ocsf.hooks.iam import error_code
+from airflow_provider_awsiam_ocsf.identities import DEFAULT_IDENTITIES, Identity, check_identities
 from airflow_provider_awsiam_ocsf.links.aws_console import IamUsersConsoleLink
 from airflow_provider_awsiam_ocsf.operators.base import (
     MemberAccountOperator,
@@ -63,6 +64,7 @@ class ListIamUsersOperator(MemberAccountOperator):
     :param batch_size: users per enrichment task instance (templated)
     :param settle_seconds: users created this close to the run's start are left to the next run
         (templated)
+    :param identities: which identities to list: ``iam_users``, ``root`` (templated)
     :param aws_conn_id: the ``aws`` connection of the account (templated)
     :param region_name: AWS region of the IAM client; IAM is global (templated)
     :param verify: whether to verify SSL certificates (templated)
@@ -71,7 +73,7 @@ class ListIamUsersOperator(MemberAccountOperator):
     """
 
     template_fields: Sequence[str] = aws_template_fields(
-        "account", "sinks", "strategy", "mode", "batch_size", "settle_seconds"
+        "account", "sinks", "strategy", "mode", "batch_size", "settle_seconds", "identities"
     )
     operator_extra_links = (IamUsersConsoleLink(),)
     ui_color = "#ffe8cc"
@@ -85,6 +87,7 @@ class ListIamUsersOperator(MemberAccountOperator):
         mode: str = "incremental",
         batch_size: int | str = 500,
         settle_seconds: int | str = 5,
+        identities: Sequence[str] | str = DEFAULT_IDENTITIES,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -94,6 +97,7 @@ class ListIamUsersOperator(MemberAccountOperator):
         self.mode = mode
         self.batch_size = batch_size
         self.settle_seconds = settle_seconds
+        self.identities = identities
 
     def window_for(self, context: Context) -> Window:
         return listing_window(
@@ -116,6 +120,7 @@ class ListIamUsersOperator(MemberAccountOperator):
 
     def list_account(self, context: Context) -> AccountListing:
         check_mode(self.mode)
+        check_identities(self.identities)
         account, sinks = self.account["account"], as_sinks(self.sinks)
         window = self.window_for(context)
         assert window.until is not None
@@ -131,6 +136,7 @@ class ListIamUsersOperator(MemberAccountOperator):
             account=account,
             logged_time=window.until,
             max_batches=max_map_length(),
+            iam_users_listed=Identity.IAM_USERS in listing.identities,
         )
         refs = self.hand_on(context, listing, batches)
         summary = summarize_listing(
@@ -165,7 +171,9 @@ class ListIamUsersOperator(MemberAccountOperator):
             window.until,
             self.strategy,
         )
-        listing = list_users(self.hook, self.strategy, window)
+        listing = list_users(
+            self.hook, self.strategy, window, identities=check_identities(self.identities)
+        )
         partition = (
             partition_of(listing.users[0].arn) if listing.users else self.hook.client.meta.partition
         )

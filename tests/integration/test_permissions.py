@@ -18,6 +18,7 @@ import re
 import pytest
 import yaml
 
+from devtools.demo_org import seed_demo_identity_center
 from tests.conftest import REPO
 from tests.support.aws_operations import recording_aws_operations
 from tests.support.iam_world import seed_demo_with_credentials
@@ -171,3 +172,20 @@ def test_organisation_calls_only_what_the_readme_grants(iam, iam_endpoint, dag_r
     principal = {"organizations:ListAccounts", "sts:AssumeRole"} & policies["principal"]
     assert not missing(by_principal, own_account | principal), "README principal policy"
     assert not missing(by_member_role, policies[f"cfn {strategy}"]), "README member role policy"
+
+
+def test_identity_center_calls_only_what_the_readme_grants(iam, iam_endpoint, dag_runs):
+    """...and the README's Identity Center policy grants nothing the read never calls."""
+    seed_demo_identity_center(iam_endpoint)
+    section = readme_sections()["IAM Identity Center users"]
+    (policy,) = [
+        json.loads(block) for block in code_blocks(section, "json") if '"Statement"' in block
+    ]
+    allowed = actions_of(policy)
+    with recording_aws_operations() as operations:
+        run = dag_runs(identities=["identity_center"], mode="full")
+    assert run.state == "success", run.tasks
+    called = {op.action for op in operations}
+    assert {"sso:ListInstances", "identitystore:ListUsers", "sso:ListAccountAssignments"} <= called
+    assert not missing(operations, allowed), "README Identity Center policy"
+    assert not allowed - called, "README Identity Center policy grants what is never called"

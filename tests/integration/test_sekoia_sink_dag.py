@@ -134,3 +134,20 @@ def test_api_key_is_in_no_xcom_and_no_rendered_field(iam, conf, sekoia_server):
             for r in session.query(RenderedTaskInstanceFields)
         ]
     assert stored and not [s for s in stored if sekoia_server.api_key in s]
+
+
+def test_identity_center_users_reach_sekoia_valid_for_its_model(
+    iam, iam_endpoint, conf, sekoia_server
+):
+    from devtools.demo_org import IDENTITY_CENTER_USERS, seed_demo_identity_center
+
+    seed_demo_identity_center(iam_endpoint)
+    state, tasks = run_sample_dag({**conf, "sinks": ["sekoia"], "identities": ["identity_center"]})
+    assert state == "success", tasks
+    items = sent_items(sekoia_server)
+    assert sorted(i["user"]["name"] for i in items) == sorted(IDENTITY_CENTER_USERS)
+    for item in items:
+        model = UserOCSFModel.model_validate(item)
+        assert model.user.account.type_id == 99
+        assert item["metadata"]["product"]["name"] == "AWS IAM Identity Center Asset Connector"
+        assert isinstance(item["time"], float)  # seconds, as for IAM users

@@ -114,16 +114,19 @@ def checkpoint_value(sink: str = "file", aws_conn_id: str = "aws_default") -> st
 
 
 def forget_state(aws_conn_id: str = "aws_default") -> None:
-    """Delete every state Variable of the connection, and the previous release's checkpoint."""
+    """Delete every state Variable of the connection (Identity Center's too), and the previous
+    release's checkpoint."""
     from airflow_provider_awsiam_ocsf.state_store import legacy_checkpoint_key, state_key_prefix
     from tests.support.airflow_compat import Variable, create_session
 
     with create_session() as session:
         keys = [
             v.key
-            for v in session.query(Variable).filter(
-                Variable.key.like(f"{state_key_prefix(DAG_ID, aws_conn_id)}%")
+            for prefix in (
+                state_key_prefix(DAG_ID, aws_conn_id),
+                f"{DAG_ID}__identity_center__{aws_conn_id}__",
             )
+            for v in session.query(Variable).filter(Variable.key.like(f"{prefix}%"))
         ]
     for key in [*keys, legacy_checkpoint_key(DAG_ID, aws_conn_id)]:
         Variable.delete(key)

@@ -1,5 +1,6 @@
-"""A loopback proxy in front of moto that answers IAM requests with ``Throttling`` errors, or
-drops them as an endpoint gone down would.
+"""A loopback proxy in front of moto that answers IAM requests with ``Throttling`` errors (or
+``AccessDenied``, for actions moto only refuses with its whole permission enforcement on, which
+the proxy's re-signed requests do not pass), or drops them as an endpoint gone down would.
 
 moto never throttles and cannot be stopped and started again on the same port mid-run; this proxy
 sends real HTTP 400 ``Throttling`` responses, or resets the connection, so that botocore's own
@@ -23,6 +24,9 @@ THROTTLED = (
     b"<Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message>"
     b"</Error><RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>"
 )
+ACCESS_DENIED = THROTTLED.replace(b"Throttling", b"AccessDenied").replace(
+    b"Rate exceeded", b"User is not authorized to perform this action"
+)
 
 
 class ThrottlingProxy:
@@ -38,6 +42,7 @@ class ThrottlingProxy:
         self._down_for: int | None = None  # requests still to drop; None: until restore()
         self._down = False
         self._rewrites: dict[str, Callable[[bytes], bytes]] = {}
+        self._refused: set[str] = set()
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._httpd.daemon_threads = True
@@ -64,6 +69,11 @@ class ThrottlingProxy:
         """Pass moto's answers to ``action`` through ``edit`` (fields AWS may add or leave out)."""
         with self._lock:
             self._rewrites[action] = edit
+
+    def refuse(self, action: str) -> None:
+        """Answer every request of ``action`` with HTTP 403 ``AccessDenied``."""
+        with self._lock:
+            self._refused.add(action)
 
     def restore(self) -> None:
         with self._lock:
@@ -100,6 +110,8 @@ class ThrottlingProxy:
                         proxy.throttled[action] += 1
                 if throttle:
                     return self._reply(400, THROTTLED, "text/xml")
+                if action in proxy._refused:
+                    return self._reply(403, ACCESS_DENIED, "text/xml")
                 headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
                 request = urllib.request.Request(
                     proxy.upstream + self.path, data=body, headers=headers, method="POST"

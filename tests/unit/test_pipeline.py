@@ -14,6 +14,7 @@ STAGES = [
     "to_ocsf",
     "write_files",
     "push_to_sekoia",
+    "inventory_identity_center",
     "commit_checkpoint",
 ]
 

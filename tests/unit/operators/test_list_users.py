@@ -43,6 +43,7 @@ def test_template_fields():
         "mode",
         "batch_size",
         "settle_seconds",
+        "identities",
     }
 
 
