@@ -97,13 +97,16 @@ def save_sink_state(
     dag_id: str, aws_conn_id: str, account: str, sink: str, state: SinkState
 ) -> str:
     """Write the sink's state in one Variable write; returns the Variable's name."""
-    key = state_key(dag_id, aws_conn_id, account, sink)
-    Variable.set(
-        key,
-        state.to_json(),
-        description=f"What the {sink!r} sink holds of account {account}: checkpoint and a "
-        "fingerprint per user. Delete it to send everyone to this sink again.",
+    return _write_state(
+        state_key(dag_id, aws_conn_id, account, sink),
+        state,
+        f"What the {sink!r} sink holds of account {account}: checkpoint and a fingerprint per "
+        "user. Delete it to send everyone to this sink again.",
     )
+
+
+def _write_state(key: str, state: SinkState, description: str) -> str:
+    Variable.set(key, state.to_json(), description=description)
     return key
 
 
@@ -123,11 +126,9 @@ def load_identity_center_state(dag_id: str, aws_conn_id: str, owner: str, sink: 
 def save_identity_center_state(
     dag_id: str, aws_conn_id: str, owner: str, sink: str, state: SinkState
 ) -> str:
-    key = identity_center_state_key(dag_id, aws_conn_id, owner, sink)
-    Variable.set(
-        key,
-        state.to_json(),
-        description=f"What the {sink!r} sink holds of the IAM Identity Center users of account "
-        f"{owner}. Delete it to send every Identity Center user to this sink again.",
+    return _write_state(
+        identity_center_state_key(dag_id, aws_conn_id, owner, sink),
+        state,
+        f"What the {sink!r} sink holds of the IAM Identity Center users of account {owner}. "
+        "Delete it to send every Identity Center user to this sink again.",
     )
-    return key
