@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Literal
 
 from airflow.providers.common.compat.sdk import Variable
 
@@ -30,6 +31,13 @@ def state_key(dag_id: str, aws_conn_id: str, account: str, sink: str) -> str:
     return f"{state_key_prefix(dag_id, aws_conn_id)}{account}__{sink}"
 
 
+# What a state holds: an account's IAM users (and root user), or the Identity Center users of
+# the account that owns the instance (values of Param ``identities``).
+StateKind = Literal["iam_users", "identity_center"]
+IAM_STATE: StateKind = "iam_users"
+IDENTITY_CENTER_STATE: StateKind = "identity_center"
+
+
 @dataclass(frozen=True)
 class StateKey:
     """What a state Variable's name says."""
@@ -38,19 +46,29 @@ class StateKey:
     aws_conn_id: str
     account: str
     sink: str
+    kind: StateKind = IAM_STATE
+
+
+def state_key_prefixes(dag_id: str) -> dict[StateKind, str]:
+    """Kind of state -> what the names of a DAG's state Variables of that kind begin with."""
+    return {
+        IAM_STATE: state_key_prefix(dag_id),
+        IDENTITY_CENTER_STATE: f"{dag_id}__identity_center__",
+    }
 
 
 def parse_state_key(key: str, dag_id: str) -> StateKey | None:
-    """The parts of a state Variable name of ``dag_id``, or None when ``key`` is not one (a
-    connection id may hold ``__``: the account and sink are read from the end)."""
-    prefix = state_key_prefix(dag_id)
-    if not key.startswith(prefix):
-        return None
-    conn_id, sep, rest = key[len(prefix) :].rpartition("__")
-    conn_id, sep2, account = conn_id.rpartition("__")
-    if not (sep and sep2 and conn_id and account.isdigit() and rest):
-        return None
-    return StateKey(dag_id=dag_id, aws_conn_id=conn_id, account=account, sink=rest)
+    """The parts of a state Variable name of ``dag_id`` (either kind), or None when ``key`` is
+    not one (a connection id may hold ``__``: the account and sink are read from the end)."""
+    for kind, prefix in state_key_prefixes(dag_id).items():
+        if not key.startswith(prefix):
+            continue
+        conn_id, sep, rest = key[len(prefix) :].rpartition("__")
+        conn_id, sep2, account = conn_id.rpartition("__")
+        if not (sep and sep2 and conn_id and account.isdigit() and rest):
+            return None
+        return StateKey(dag_id=dag_id, aws_conn_id=conn_id, account=account, sink=rest, kind=kind)
+    return None
 
 
 def decode_sink_state(key: str, value: str) -> SinkState:
@@ -113,7 +131,7 @@ def _write_state(key: str, state: SinkState, description: str) -> str:
 def identity_center_state_key(dag_id: str, aws_conn_id: str, owner: str, sink: str) -> str:
     """The Identity Center users' own state, beside the IAM ones: the accounts' states and these
     never share a Variable, so neither listing can tombstone the other's users."""
-    return f"{dag_id}__identity_center__{aws_conn_id}__{owner}__{sink}"
+    return f"{state_key_prefixes(dag_id)[IDENTITY_CENTER_STATE]}{aws_conn_id}__{owner}__{sink}"
 
 
 def load_identity_center_state(dag_id: str, aws_conn_id: str, owner: str, sink: str) -> SinkState:

@@ -19,12 +19,20 @@ from pydantic import BaseModel
 
 from airflow_provider_awsiam_ocsf.errors import CorruptStateError
 from airflow_provider_awsiam_ocsf.state import TOMBSTONE_DAYS, SinkState
-from airflow_provider_awsiam_ocsf.state_store import StateKey, decode_sink_state, parse_state_key
+from airflow_provider_awsiam_ocsf.state_store import (
+    IAM_STATE,
+    IDENTITY_CENTER_STATE,
+    StateKey,
+    StateKind,
+    decode_sink_state,
+    parse_state_key,
+)
 
 # The pipeline's task ids (pipeline._wire_tasks): where a row's success or failure is seen.
 COMMIT_TASK = "commit_checkpoint"
 LISTING_TASK = "list_users"
 SINK_TASKS = {"file": "write_files", "sekoia": "push_to_sekoia"}
+IDENTITY_CENTER_TASK = "inventory_identity_center"  # reads, delivers and commits on its own
 MAPPED_TASKS = {LISTING_TASK, "enrich_users", "to_ocsf", *SINK_TASKS.values()}
 ANY_SINK = "*"  # a failure that concerns every sink of the account (it could not be read)
 REASON_LENGTH = 240
@@ -102,8 +110,13 @@ class FailureLink(RunLink):
     reason: str
 
 
+RowKey = tuple[str, StateKind, str]  # (account, kind of state, sink)
+
+
 class SinkRow(BaseModel):
     account: str
+    # IAM users and the root user of the account, or the Identity Center users of its instance
+    identities: StateKind = IAM_STATE
     aws_conn_id: str | None = None
     sink: str  # "*": a failure that concerns every sink of the account
     users_held: int | None = None
@@ -197,14 +210,15 @@ def dag_inventory(
     ``states``: the DAG's state Variables (:func:`read_states`); ``runs``: the runs those states
     name (``run_id``), by id; ``failed_runs``: its recent failed runs, newest first.
     """
-    rows: dict[tuple[str, str], SinkRow] = {}
+    rows: dict[RowKey, SinkRow] = {}  # (account, kind of state, sink) -> row
     since = now - timedelta(days=TOMBSTONE_DAYS)
     for stored in states:
         parts, state = stored.key, stored.state
-        row_key = (parts.account, parts.sink)
+        row_key = (parts.account, parts.kind, parts.sink)
         if state is None:
             rows[row_key] = SinkRow(
                 account=parts.account,
+                identities=parts.kind,
                 aws_conn_id=parts.aws_conn_id,
                 sink=parts.sink,
                 status="unreadable state",
@@ -221,9 +235,11 @@ def dag_inventory(
                     url=links.run(dag_id, state.run_id),
                 )
             else:
-                success = links.run_link(dag_id, run, COMMIT_TASK)
+                committer = COMMIT_TASK if parts.kind == IAM_STATE else IDENTITY_CENTER_TASK
+                success = links.run_link(dag_id, run, committer)
         rows[row_key] = SinkRow(
             account=parts.account,
+            identities=parts.kind,
             aws_conn_id=parts.aws_conn_id,
             sink=parts.sink,
             users_held=len(state.users),
@@ -234,14 +250,28 @@ def dag_inventory(
             status="ok",
         )
 
-    seen: set[tuple[str, str]] = set()  # (account, sink) whose last failure is set
+    seen: set[RowKey] = set()  # rows whose last failure is set
     for failed in failed_runs:
-        accounts = sorted({account for account, _ in rows})
-        for (account, sink), (task, reason) in _failures_of(failed, accounts).items():
-            targets = [k for k in rows if k[0] == account and (sink == ANY_SINK or k[1] == sink)]
+        accounts = sorted({account for account, kind, _ in rows if kind == IAM_STATE})
+        failures = [
+            (
+                [k for k in rows if k[:2] == (account, IAM_STATE) and sink in (ANY_SINK, k[2])],
+                (account, IAM_STATE, sink),
+                task,
+                reason,
+            )
+            for (account, sink), (task, reason) in _failures_of(failed, accounts).items()
+        ]
+        if IDENTITY_CENTER_TASK in failed.failed_tasks:  # its rows, whatever the summary says
+            failures += [
+                ([k], k, IDENTITY_CENTER_TASK, "Identity Center not delivered: the task failed")
+                for k in rows
+                if k[1] == IDENTITY_CENTER_STATE
+            ]
+        for targets, new_row, task, reason in failures:
             if not targets:  # an account (or sink) that never committed anything
-                targets = [(account, sink)]
-                rows[account, sink] = SinkRow(account=account, sink=sink, status="failing")
+                targets = [new_row]
+                rows[new_row] = SinkRow(account=new_row[0], sink=new_row[2], status="failing")
             link = links.run_link(dag_id, failed.run, task)
             for target in targets:
                 if target in seen:

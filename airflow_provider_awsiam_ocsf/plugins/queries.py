@@ -25,7 +25,7 @@ from airflow_provider_awsiam_ocsf.plugins.overview import (
     dag_inventory,
     read_states,
 )
-from airflow_provider_awsiam_ocsf.state_store import state_key_prefix
+from airflow_provider_awsiam_ocsf.state_store import state_key_prefixes
 
 ASSET_SCHEME = "ocsf-inventory://"  # pipeline.sink_assets
 FAILED_RUNS_SHOWN = 20  # per DAG: how far back "last failed run" looks
@@ -52,7 +52,7 @@ def state_variables(session: Session, dag_ids: Iterable[str]) -> list[tuple[str,
     """(key, value) of every state Variable of ``dag_ids``, in one query (values decrypted)."""
     from airflow.models.variable import Variable
 
-    prefixes = [state_key_prefix(dag_id) for dag_id in sorted(dag_ids)]
+    prefixes = [p for dag_id in sorted(dag_ids) for p in state_key_prefixes(dag_id).values()]
     if not prefixes:
         return []
     # ``_`` is a LIKE wildcard: a prefix may match a little more; parse_state_key sorts it out.

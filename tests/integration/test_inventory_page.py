@@ -15,6 +15,7 @@ import time
 import pytest
 
 from tests.support.dag_runs import DAG_ID
+from tests.support.iam_world import add_users
 from tests.support.org_world import MANAGEMENT, create_organization, member_client
 from tests.support.sekoia_server import FAST_RETRIES, sekoia_connection_json
 
@@ -56,9 +57,13 @@ def section(page: dict, dag_id: str = DAG_ID) -> dict:
     return found
 
 
-def rows_of(page: dict, conn_id: str = "aws_default") -> dict[tuple[str, str], dict]:
+def rows_of(
+    page: dict, conn_id: str = "aws_default", identities: str = "iam_users"
+) -> dict[tuple[str, str], dict]:
     return {
-        (r["account"], r["sink"]): r for r in section(page)["rows"] if r["aws_conn_id"] == conn_id
+        (r["account"], r["sink"]): r
+        for r in section(page)["rows"]
+        if r["aws_conn_id"] == conn_id and r["identities"] == identities
     }
 
 
@@ -312,3 +317,21 @@ def test_airflow_plugins_lists_the_page_once(airflow_home, lazy):
     else:
         assert [v["url_route"] for v in plugin["external_views"]] == ["iam-inventory"]
         assert not plugin["appbuilder_menu_items"]
+
+
+def test_identity_center_users_have_their_own_row(iam, iam_endpoint, dag_runs, client, viewer):
+    from devtools.demo_org import DEMO_ACCOUNT, seed_demo_identity_center
+
+    add_users(iam, ["iam.only"])
+    seed_demo_identity_center(iam_endpoint)
+    run = dag_runs(identities=["iam_users", "identity_center"], strategy="bulk")
+    assert run.state == "success", run.tasks
+
+    page = client.get("/inventory.json", headers=viewer).json()
+    (center,) = rows_of(page, identities="identity_center").values()
+    assert (center["account"], center["sink"], center["users_held"]) == (DEMO_ACCOUNT, "file", 4)
+    assert center["status"] == "ok"
+    assert center["last_success"]["task_url"].endswith("/tasks/inventory_identity_center")
+    assert rows_of(page)[DEMO_ACCOUNT, "file"]["users_held"] == 1  # iam.only, apart
+    html = client.get("/", headers=viewer).text
+    assert 'data-identities="identity_center"' in html and "Identity Center</span>" in html

@@ -18,7 +18,12 @@ from airflow_provider_awsiam_ocsf.plugins.overview import (
     scrub,
 )
 from airflow_provider_awsiam_ocsf.state import HeldUser, SinkState, commit, rebase
-from airflow_provider_awsiam_ocsf.state_store import parse_state_key, state_key
+from airflow_provider_awsiam_ocsf.state_store import (
+    StateKey,
+    identity_center_state_key,
+    parse_state_key,
+    state_key,
+)
 
 DAG = "aws_iam_users_ocsf"
 A, B = "111111111111", "222222222222"
@@ -190,6 +195,40 @@ def test_an_older_failure_is_shown_but_the_row_is_ok_and_a_corrupt_state_is_flag
     assert "airflow variables delete" in (by[B, "file"].state_error or "")
     assert section.last_event_run is not None
     assert section.last_event_run.run_type == "asset_triggered"
+
+
+def test_identity_center_users_have_rows_of_their_own_failing_only_with_their_task():
+    iam = SinkState(checkpoint=NOW - timedelta(hours=2), users={"AIDA1": held("a")}, run_id="r1")
+    center = SinkState(
+        checkpoint=NOW - timedelta(hours=2),
+        users={"u-1": held("ann"), "u-2": held("bob"), "u-3": held("cy")},
+        run_id="r1",
+    )
+    center_key = identity_center_state_key(DAG, "aws_default", A, "file")
+    assert parse_state_key(center_key, DAG) == StateKey(
+        DAG, "aws_default", A, "file", kind="identity_center"
+    )
+    rows = states((A, "file", iam)) + read_states(DAG, [(center_key, center.to_json())])
+    summary = {"accounts": {A: {"state": {"file": "committed …"}}}}
+    section = dag_inventory(
+        DAG,
+        rows,
+        {"r1": run("r1", 2)},
+        [FailedRun(run("bad", 1, "failed"), summary, ("inventory_identity_center",))],
+        NOW,
+        Links(),
+    )
+    by = {(r.account, r.identities, r.sink): r for r in section.rows}
+    assert list(by) == [(A, "iam_users", "file"), (A, "identity_center", "file")]
+    assert by[A, "iam_users", "file"].status == "ok"
+    assert by[A, "iam_users", "file"].last_failure is None
+    center_row = by[A, "identity_center", "file"]
+    assert center_row.users_held == 3 and center_row.status == "failing"
+    assert center_row.last_success is not None
+    assert center_row.last_success.task_id == "inventory_identity_center"
+    assert center_row.last_failure is not None
+    assert center_row.last_failure.task_id == "inventory_identity_center"
+    assert section.users_held == {"file": 4} and section.accounts == 1
 
 
 def test_the_asset_event_extra_counts_events_and_tombstones_per_account():
