@@ -4,6 +4,8 @@ The page is a FastAPI app (``fastapi_apps``, on every Airflow 3) served by the a
 ``/iam-inventory/``. Its menu entry: from 3.1, an ``external_views`` entry under "Browse", framed
 in the UI; on 3.0, which has no external views, an ``appbuilder_menu_items`` link under
 "Plugins" (opened in a new tab). Only one of the two is declared, so the entry never shows twice.
+3.0 takes a menu link for an Airflow 2 plugin and refuses to start the api-server unless the FAB
+provider is installed: without it the link is left out and the page is opened by its URL.
 
 Two registrations, one load. ``get_provider_info()["plugins"]`` names this class, but Airflow
 loads provider plugins only with ``[core] lazy_discover_providers = False`` (the default is
@@ -14,6 +16,7 @@ is not a plugin class). Whatever the setting, the plugin loads exactly once.
 
 from __future__ import annotations
 
+from importlib.util import find_spec
 from typing import Any
 
 from airflow import __version__ as AIRFLOW_VERSION
@@ -24,6 +27,14 @@ from airflow_provider_awsiam_ocsf.plugins import URL_PREFIX
 
 NAME = "IAM inventory"
 _HAS_EXTERNAL_VIEWS = tuple(int(n) for n in AIRFLOW_VERSION.split(".")[:2]) >= (3, 1)
+
+
+def _fab_installed() -> bool:
+    """Whether the FAB provider is there (3.0 serves plugin menu links through it only)."""
+    try:
+        return find_spec("airflow.providers.fab") is not None
+    except ModuleNotFoundError:  # no airflow.providers namespace at all
+        return False
 
 
 class _FastApiApps:
@@ -49,7 +60,7 @@ class IamInventoryPlugin(AirflowPlugin):
                 "category": "browse",
             }
         ]
-    else:
+    elif _fab_installed():
         appbuilder_menu_items = [{"name": NAME, "href": f"{URL_PREFIX}/", "category": "AWS IAM"}]
 
     fastapi_apps = _FastApiApps()

@@ -142,15 +142,22 @@ def test_demo_run_wrote_two_batches(demo_dag_run):
     assert [len(f.read_text().splitlines()) for f in files] == [10, 10]
 
 
+@pytest.mark.both_ends
 def test_iam_inventory_page_shows_the_demo_account_in_the_ui(browser, airflow_stack, demo_dag_run):
     """The provider's plugin page, framed in the UI (Browse > IAM inventory): the demo account's
-    row for the ``file`` sink with its 20 users; its run link opens the run in the UI itself."""
+    row for the ``file`` sink with its 20 users; its run link opens the run in the UI itself.
+    On 3.0 the page has a tab of its own (Plugins > AWS IAM), signed in with the UI's token."""
     from selenium.common.exceptions import TimeoutException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
+    from tests.support.airflow_compat import AIRFLOW_3_0
+
     stack, run = airflow_stack, demo_dag_run
+    if AIRFLOW_3_0:
+        page_in_its_own_tab(browser, stack)
+        return
     page = "/plugin/iam-inventory"
     browser.get(f"{stack.base_url}{page}")
     if "/auth/login" in browser.current_url or browser.find_elements(By.NAME, "username"):
@@ -180,3 +187,33 @@ def test_iam_inventory_page_shows_the_demo_account_in_the_ui(browser, airflow_st
     browser.switch_to.default_content()
     run_path = f"/dags/{DAG_ID}/runs/{quote(run.run_id, safe='')}"
     WebDriverWait(browser, 30).until(lambda d: d.current_url.endswith(run_path))
+
+
+def page_in_its_own_tab(browser, stack) -> None:
+    """3.0's way: sign in to the UI (its token goes to the browser's local storage), then open
+    ``/iam-inventory/`` as the menu entry does; the page asks again with that token."""
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    log_in(browser, stack, "/")
+    WebDriverWait(browser, 30).until(
+        lambda d: d.execute_script("return window.localStorage.getItem('token')")
+    )
+    browser.get(f"{stack.base_url}/iam-inventory/")
+    row_xpath = "//tr[@data-account='123456789012'][@data-sink='file']"
+    try:
+        row = WebDriverWait(browser, 45).until(
+            ec.visibility_of_element_located((By.XPATH, row_xpath))
+        )
+    except TimeoutException:
+        shot = screenshot(browser, "web_ui_iam_inventory_3_0_FAILED.png")
+        page = browser.find_element(By.TAG_NAME, "body").text
+        where = f"{browser.current_url} ({shot})"
+        raise AssertionError(f"no inventory row at {where}\n{page}") from None
+    cells = [c.text for c in row.find_elements(By.TAG_NAME, "td")]
+    assert cells[0].split() == ["123456789012", "aws_demo"], cells
+    assert cells[1:5] == ["file", "20", "0", "0"], cells
+    assert "ok" in cells[-1], cells
+    screenshot(browser, "web_ui_iam_inventory_3_0.png")

@@ -313,7 +313,12 @@ def test_airflow_plugins_lists_the_page_once(airflow_home, lazy):
     (plugin,) = ours
     assert [a["url_prefix"] for a in plugin["fastapi_apps"]] == ["/iam-inventory"]
     if airflow.__version__.startswith("3.0."):
-        assert [m["href"] for m in plugin["appbuilder_menu_items"]] == ["/iam-inventory/"]
+        # A menu link needs the FAB provider on 3.0 (else the api-server refuses to start, as
+        # tests/e2e/test_web_ui.py proves on 3.0.6): the suite installs none, so no link.
+        from importlib.util import find_spec
+
+        assert find_spec("airflow.providers.fab") is None
+        assert not plugin["appbuilder_menu_items"]
     else:
         assert [v["url_route"] for v in plugin["external_views"]] == ["iam-inventory"]
         assert not plugin["appbuilder_menu_items"]

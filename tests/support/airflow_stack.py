@@ -102,6 +102,8 @@ def airflow_env(
         AIRFLOW__API__WORKERS="1",
         AIRFLOW__API__SECRET_KEY=secrets.token_hex(16),
         AIRFLOW__API_AUTH__JWT_SECRET=secrets.token_hex(32),
+        # 3.0.6 with the pinned PyJWT refuses tokens without an issuer (SPEC §10).
+        AIRFLOW__API_AUTH__JWT_ISSUER="awsiam-ocsf-tests",
         AIRFLOW__CORE__AUTH_MANAGER=(
             "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
         ),
