@@ -44,6 +44,12 @@ BAD_CONF = [
     {"access_key_ids": "yes"},
     {"settle_seconds": -1},
     {"settle_seconds": 3601},
+    {"identities": []},
+    {"identities": ["admins"]},
+    {"identities": ["root", "root"]},
+    {"identities": "root"},
+    {"identity_center_region": "Frankfurt"},
+    {"identity_center_region": 5},
 ]
 
 
