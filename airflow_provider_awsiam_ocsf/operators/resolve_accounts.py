@@ -13,7 +13,7 @@ from airflow_provider_awsiam_ocsf.account_plan import plan_accounts, split_activ
 from airflow_provider_awsiam_ocsf.contracts import AccountRef, XComKey
 from airflow_provider_awsiam_ocsf.hooks.iam import IamHook
 from airflow_provider_awsiam_ocsf.hooks.organizations import OrganizationsHook
-from airflow_provider_awsiam_ocsf.operators.base import max_map_length
+from airflow_provider_awsiam_ocsf.operators.base import max_map_length, skip_in_event_runs
 
 DEFAULT_MEMBER_ROLE = "iam-inventory-reader"
 
@@ -53,6 +53,7 @@ class ResolveAccountsOperator(AwsBaseOperator[IamHook]):
         self.member_role_name = member_role_name
 
     def execute(self, context: Context) -> list[AccountRef]:
+        skip_in_event_runs(context, self.dag_id)
         skipped: list[dict] = []
         try:
             own = self.hook.account_id_of_caller
