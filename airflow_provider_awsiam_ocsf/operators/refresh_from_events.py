@@ -163,7 +163,6 @@ class RefreshFromEventsOperator(ResolveAccountsOperator):
         # What the users read turned out to be, judged against the first sink's state.
         first = updates[sinks[0]].counts if sinks else Counter()
         read = {
-            "users": len(named.users) + len(named.gone) + len(named.unreadable),
             "changed": first.get("changed", 0)
             + first.get("new", 0)
             + first.get("incomplete_retried", 0),
@@ -171,6 +170,8 @@ class RefreshFromEventsOperator(ResolveAccountsOperator):
             "unchanged": first.get("unchanged", 0),
             "unreadable": len(named.unreadable),
         }
+        # A renamed user's old name, found gone, is the same user: counted once.
+        read["users"] = sum(read.values())
         figures: dict[str, Any] = {"read": read, "sinks": {}}
         for sink in sinks:
             update = updates[sink]
