@@ -46,7 +46,7 @@ def held(sink: str = "file") -> dict:
 def events_dag(iam, airflow_home, tmp_path):
     """The inventory DAG with event runs switched on (stored, as a dag-processor would)."""
     from airflow_provider_awsiam_ocsf.pipeline import build_inventory_dag
-    from tests.support.airflow_compat import store_dag
+    from tests.support.airflow_compat import store_dag_and_assets
 
     dag = build_inventory_dag(
         DAG_ID,
@@ -56,7 +56,7 @@ def events_dag(iam, airflow_home, tmp_path):
         settle_seconds=0,
         output_uri=f"file://{tmp_path / 'out'}",
     )
-    store_dag(dag)
+    store_dag_and_assets(dag)
     forget()
     yield dag
     forget()

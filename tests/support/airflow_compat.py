@@ -52,6 +52,23 @@ def store_dag(dag) -> None:
     sync_bag_to_db(bag, "dags-folder", None)
 
 
+def store_dag_and_assets(dag) -> None:
+    """:func:`store_dag`, and on 3.0 too, with the DAG's Assets activated (as a dag-processor
+    does): 3.0's ``dag.test()`` fails the tasks that update an inactive Asset, and an
+    asset-triggered run needs its Asset stored."""
+    if not AIRFLOW_3_0:
+        store_dag(dag)
+        return
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as empty:
+        bag = DagBag(dag_folder=empty, include_examples=False, collect_dags=False)
+    if dag.relative_fileloc is None:  # set by a DagBag that parsed the DAG's file
+        dag.relative_fileloc = dag.fileloc
+    bag.bag_dag(dag)
+    bag.sync_to_db("dags-folder", None)
+
+
 def asset_triggered_test_runs(monkeypatch, asset_name: str, extras: list[dict]) -> None:
     """Make ``dag.test()`` create its run as the scheduler creates an asset-triggered one: run
     type ``asset_triggered``, no logical date or data interval, and one asset event per extra of
@@ -86,7 +103,12 @@ def asset_triggered_test_runs(monkeypatch, asset_name: str, extras: list[dict]) 
         session.flush()
         return run
 
-    monkeypatch.setattr(dagrun_module, "get_or_create_dagrun", create)
+    if AIRFLOW_3_0:  # dag.test() imports airflow.models.dag's at each call
+        from airflow.models import dag as dag_module
+
+        monkeypatch.setattr(dag_module, "_get_or_create_dagrun", create)
+    else:
+        monkeypatch.setattr(dagrun_module, "get_or_create_dagrun", create)
 
 
 def log_tasks_at_info() -> None:
@@ -136,4 +158,5 @@ __all__ = [
     "log_tasks_at_info",
     "reuse_in_process_execution_api",
     "store_dag",
+    "store_dag_and_assets",
 ]
