@@ -183,7 +183,8 @@ class RefreshFromEventsOperator(ResolveAccountsOperator):
                 failed.append(f"{account}: sink {sink} ({type(error).__name__})")
                 figures["sinks"][sink] = f"failed: {error}"
                 continue
-            self.commit(sink, account, hook.conn_partition, update, run_after, context)
+            if update.recorded or update.deleted:  # nothing read: the state stays as it is
+                self.commit(sink, account, hook.conn_partition, update, run_after, context)
             figures["sinks"][sink] = {"events": len(chosen), "to": where, **dict(update.counts)}
         return figures
 
@@ -235,7 +236,10 @@ def event_summary_line(plan: EventPlan, read: Counter[str]) -> str:
     """e.g. "9 messages: 5 users read (3 changed, 1 deleted, 1 unchanged); ignored 4 (1 not
     JSON, 2 read-only calls, 1 account outside `accounts`)"."""
     parts = [f"{read[k]} {k}" for k in ("changed", "deleted", "unchanged", "unreadable") if read[k]]
-    line = f"{plan.messages} message{'s' if plan.messages != 1 else ''}: {read['users']} users read"
+    line = (
+        f"{plan.messages} message{'' if plan.messages == 1 else 's'}: "
+        f"{read['users']} user{'' if read['users'] == 1 else 's'} read"
+    )
     if parts:
         line += f" ({', '.join(parts)})"
     ignored = sum(plan.ignored.values())

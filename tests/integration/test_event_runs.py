@@ -42,8 +42,7 @@ def held(sink: str = "file") -> dict:
     return json.loads(Variable.get(state_key(DAG_ID, "aws_default", ACCOUNT, sink)))
 
 
-@pytest.fixture
-def events_dag(iam, airflow_home, tmp_path):
+def build_events_dag(tmp_path, **params):
     """The inventory DAG with event runs switched on (stored, as a dag-processor would)."""
     from airflow_provider_awsiam_ocsf.pipeline import build_inventory_dag
     from tests.support.airflow_compat import store_dag_and_assets
@@ -55,10 +54,16 @@ def events_dag(iam, airflow_home, tmp_path):
         batch_size=10,
         settle_seconds=0,
         output_uri=f"file://{tmp_path / 'out'}",
+        **params,
     )
     store_dag_and_assets(dag)
+    return dag
+
+
+@pytest.fixture
+def events_dag(iam, airflow_home, tmp_path):
     forget()
-    yield dag
+    yield build_events_dag(tmp_path)
     forget()
 
 
@@ -187,3 +192,23 @@ def test_noise_only_messages_read_nothing_and_fail_nothing(events_dag, iam, tmp_
     assert summary["line"] == (
         "3 messages: 0 users read; ignored 3 (2 not JSON, 1 not a CloudTrail API call)"
     )
+
+
+def test_a_refused_read_leaves_the_user_to_the_periodic_run_and_fails_nothing(
+    iam, iam_endpoint, airflow_home, tmp_path, monkeypatch
+):
+    from tests.support.airflow_compat import Variable
+    from tests.support.iam_world import restricted_reader
+
+    add_users(iam, ["alice"])
+    with restricted_reader(iam, iam_endpoint, monkeypatch, denied=["iam:GetUser"]) as conn_id:
+        forget(conn_id)
+        dag = build_events_dag(tmp_path, aws_conn_id=conn_id)
+        body = json.dumps(cloudtrail("CreateUser", {"userName": "alice"}))
+        state, tasks, summary, events = event_run(dag, [body], tmp_path / "out")
+        assert state == "success", tasks
+        assert events == []
+        assert summary["line"] == "1 message: 1 user read (1 unreadable)"
+        key = state_key(DAG_ID, conn_id, ACCOUNT, "file")
+        assert Variable.get(key, default_var=None) is None  # nothing read: no state written
+        forget(conn_id)
