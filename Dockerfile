@@ -28,7 +28,7 @@ COPY --chown=airflow:0 devtools ${PROVIDER_SRC}/devtools
 RUN pip install --no-cache-dir \
         --constraint "${PROVIDER_SRC}/constraints/airflow-${AIRFLOW_VERSION}.txt" \
         "apache-airflow==${AIRFLOW_VERSION}" \
-        "${PROVIDER_SRC}[celery,s3]" \
+        "${PROVIDER_SRC}[celery,s3,events]" \
         ${DEMO_REQUIREMENTS} \
     && python -c "from importlib.metadata import version as v; \
 assert v('apache-airflow') == '${AIRFLOW_VERSION}', v('apache-airflow'); \

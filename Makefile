@@ -8,8 +8,9 @@ AIRFLOW_VERSION ?= $(NEWEST_AIRFLOW)
 CONSTRAINTS := constraints/airflow-$(AIRFLOW_VERSION).txt
 VENV := $(if $(filter $(NEWEST_AIRFLOW),$(AIRFLOW_VERSION)),.venv,.venv-$(AIRFLOW_VERSION))
 BIN := $(VENV)/bin
-# The extras every target needs: the suite's tools, S3 output, the Celery executor's packages.
-EXTRAS := test,celery,s3
+# The extras every target needs: the suite's tools, S3 output, the Celery executor's packages,
+# event runs' SQS trigger.
+EXTRAS := test,celery,s3,events
 STAMP := $(VENV)/.installed-$(shell cat $(CONSTRAINTS) pyproject.toml 2>/dev/null | cksum | cut -d' ' -f1)
 
 .PHONY: venv demo test pytest faults lint bench airflow constraints clean

@@ -54,6 +54,7 @@ def get_provider_info() -> dict:
                     "airflow_provider_awsiam_ocsf.operators.to_ocsf",
                     "airflow_provider_awsiam_ocsf.operators.write_files",
                     "airflow_provider_awsiam_ocsf.operators.commit_checkpoint",
+                    "airflow_provider_awsiam_ocsf.operators.refresh_from_events",
                 ],
             },
             {
@@ -85,6 +86,52 @@ def get_provider_info() -> dict:
                 },
             }
         ],
+        "config": {
+            "awsiam_ocsf": {
+                "description": 'Event-driven refresh (README, "Changes in seconds"): IAM '
+                "changes read from CloudTrail events on an SQS queue.\n",
+                "options": {
+                    "events_queue_url": {
+                        "description": "URL of the SQS queue the EventBridge rule feeds. Empty: "
+                        "no event runs, the DAG is scheduled on its timetable only.\n",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "https://sqs.us-east-1.amazonaws.com/123456789012/iam-events",
+                        "default": "",
+                    },
+                    "events_conn_id": {
+                        "description": "The aws connection that polls the queue (its region_name "
+                        "is the queue's: us-east-1 for IAM events).\n",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "aws_default",
+                        "default": "aws_default",
+                    },
+                    "events_wait_time_seconds": {
+                        "description": "SQS long poll (ReceiveMessage WaitTimeSeconds, at most "
+                        "20): a message is seen as it arrives, an idle queue costs few requests.\n",
+                        "version_added": "0.1.0",
+                        "type": "integer",
+                        "example": "20",
+                        "default": "20",
+                    },
+                    "events_poll_delay_seconds": {
+                        "description": "Pause after an empty poll before the next one.\n",
+                        "version_added": "0.1.0",
+                        "type": "integer",
+                        "example": "1",
+                        "default": "1",
+                    },
+                    "events_max_messages": {
+                        "description": "Messages per ReceiveMessage (1 to 10).\n",
+                        "version_added": "0.1.0",
+                        "type": "integer",
+                        "example": "10",
+                        "default": "10",
+                    },
+                },
+            }
+        },
         "extra-links": ["airflow_provider_awsiam_ocsf.links.aws_console.IamUsersConsoleLink"],
         "plugins": [
             {

@@ -26,6 +26,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -421,6 +422,75 @@ READERS: dict[Fact, Callable[[_Reading], None]] = {
     Fact.ACCESS_KEYS: _read_access_keys,
     Fact.ACCESS_KEY_IDS: _read_access_key_ids,
 }
+
+
+# --- event runs: the users named by IAM events, read live -----------------------------------------
+
+
+@dataclass
+class NamedUsers:
+    """What an event run read of the users its events name, in one account."""
+
+    users: list[IamUser]  # read live, every fact the per-user calls give
+    gone: list[str]  # names IAM no longer has
+    unreadable: list[str]  # names whose GetUser was refused
+
+
+def read_named_users(
+    hook: IamHook,
+    users: Iterable[str] = (),
+    groups: Iterable[str] = (),
+    policies: Iterable[str] = (),
+    *,
+    access_key_ids: bool = True,
+) -> NamedUsers:
+    """Each user the names reach (a group: its members; a managed policy: the users it is attached
+    to, directly or through a group), read once with per-user calls, never from the credential
+    report (it can be 4 hours old). A refusal or a vanished group or policy reads nothing more
+    for it; any other error (throttling past retries, 5xx) raises, so the task is retried."""
+    names = set(users)
+    group_names = set(groups)
+    for policy in sorted(set(policies)):
+        found = _attempt_listing(partial(hook.list_entities_for_policy, policy), f"policy {policy}")
+        if found is not None:
+            names.update(found[0])
+            group_names.update(found[1])
+    for group in sorted(group_names):
+        members = _attempt_listing(partial(hook.list_group_members, group), f"group {group}")
+        names.update(members or [])
+    result = NamedUsers(users=[], gone=[], unreadable=[])
+    if not names:
+        return result
+    catalog, _ = _catalog_per_api(hook)
+    for name in sorted(names):
+        try:
+            read = hook.get_user(name)
+        except ClientError as error:
+            if error_code(error) == "NoSuchEntity":
+                result.gone.append(name)
+                continue
+            _raise_unless_permanent(error, f"user {name}")
+            log.warning("User %s: GetUser refused (%s): not read this run", name, error_code(error))
+            result.unreadable.append(name)
+            continue
+        user = user_from_listing(read)
+        user.learn({**identity_facts(read), **password_use_facts(read)})
+        result.users.append(enrich_user(hook, user, catalog, access_key_ids=access_key_ids))
+    return result
+
+
+def _attempt_listing(read: Callable[[], Any], what: str) -> Any:
+    try:
+        return read()
+    except ClientError as error:
+        _raise_unless_permanent(error, what)
+        log.warning(
+            "%s: %s failed (%s): its users are not read",
+            what,
+            error.operation_name,
+            error_code(error),
+        )
+        return None
 
 
 def count_degradations(users: Iterable[IamUser]) -> Counter[str]:

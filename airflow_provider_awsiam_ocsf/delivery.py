@@ -9,7 +9,8 @@ events to send, and says what the sink holds once it accepted them.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from airflow_provider_awsiam_ocsf.batch_plan import check_batch_count, split_into_batches
@@ -21,6 +22,7 @@ from airflow_provider_awsiam_ocsf.contracts import (
     TombstoneRef,
     UsersBatch,
 )
+from airflow_provider_awsiam_ocsf.identities import is_root_key
 from airflow_provider_awsiam_ocsf.inventory import IamUser
 from airflow_provider_awsiam_ocsf.ocsf import to_ocsf_deleted_user, to_ocsf_user_inventory
 from airflow_provider_awsiam_ocsf.state import (
@@ -198,3 +200,86 @@ def settle_batch(
     for sink, counter in counts.items():
         updates[sink]["counts"] = dict(sorted(counter.items()))
     return EventsBatch(events=events, send=send), updates
+
+
+@dataclass
+class EventSinkUpdate:
+    """One sink's part of an event run in one account: which events it is sent (indexes), what it
+    holds of the users read, which held users are gone, and the count per state.Reason."""
+
+    send: list[int] = field(default_factory=list)
+    recorded: dict[str, str] = field(default_factory=dict)
+    deleted: list[str] = field(default_factory=list)
+    counts: Counter[str] = field(default_factory=Counter)
+
+
+def settle_event_reads(
+    users: Sequence[IamUser],
+    gone: Iterable[str],
+    states: Mapping[str, SinkState],
+    *,
+    partition: str,
+    account: str,
+    logged_time: datetime,
+    access_key_ids: bool,
+) -> tuple[list[dict], dict[str, EventSinkUpdate]]:
+    """An event run's events in one account and what each sink is sent of them.
+
+    ``users`` are the users the run read (live), ``gone`` the names it asked for that IAM no
+    longer has. A held IAM user is concluded deleted only when the run asked for its name and
+    did not read its id (deleted, or re-created with a new id); a user read under another name or
+    path than held (a rename) is sent with a tombstone of the old ARN first. Users the run did not
+    ask for, and the root user, are never touched."""
+    read = {u.user_id: u for u in users}
+    asked = set(gone) | {u.name for u in users}
+    now = {uid: HeldUser.of(u) for uid, u in read.items()}
+    events: list[dict] = []
+    tombstone_at: dict[tuple[str, str], int] = {}
+    user_at: dict[str, int] = {}
+
+    def tombstone(uid: str, held: HeldUser) -> int:
+        arn = held.arn(partition, account)
+        if (uid, arn) not in tombstone_at:
+            tombstone_at[uid, arn] = len(events)
+            events.append(
+                to_ocsf_deleted_user(
+                    name=held.name, arn=arn, user_id=uid, deleted_at=logged_time
+                ).as_dict()
+            )
+        return tombstone_at[uid, arn]
+
+    updates: dict[str, EventSinkUpdate] = {}
+    to_send: dict[str, list[str]] = {}
+    for sink, state in states.items():
+        update = updates[sink] = EventSinkUpdate()
+        for uid, value in sorted(state.users.items()):
+            if is_root_key(uid) or uid in read:
+                continue
+            held = HeldUser.decode(value)
+            if held.name in asked:
+                update.send.append(tombstone(uid, held))
+                update.deleted.append(uid)
+                update.counts[Reason.DELETED.value] += 1
+        to_send[sink] = []
+        for uid, user_now in now.items():
+            held_user = state.held(uid)
+            sent, reason = decide(Action.IF_CHANGED, held_user, user_now)
+            if held_user is not None and held_user.tail != user_now.tail:
+                update.send.append(tombstone(uid, held_user))
+                sent, reason = True, Reason.CHANGED
+            update.counts[reason.value] += 1
+            update.recorded[uid] = user_now.encode()
+            if sent:
+                to_send[sink].append(uid)
+    # User events after every tombstone: a renamed user's old ARN is retired before its new one.
+    for sink, uids in to_send.items():
+        for uid in uids:
+            if uid not in user_at:
+                user_at[uid] = len(events)
+                events.append(
+                    to_ocsf_user_inventory(
+                        read[uid], logged_time=logged_time, access_key_ids=access_key_ids
+                    ).as_dict()
+                )
+            updates[sink].send.append(user_at[uid])
+    return events, updates

@@ -33,6 +33,11 @@ except ImportError:  # pragma: no cover - Airflow 3.0/3.1
     )
 
 from airflow_provider_awsiam_ocsf.contracts import XComKey
+from airflow_provider_awsiam_ocsf.event_schedule import (
+    event_settings,
+    events_asset,
+    events_schedule,
+)
 from airflow_provider_awsiam_ocsf.identities import DEFAULT_IDENTITIES, IDENTITIES
 from airflow_provider_awsiam_ocsf.operators.base import (
     ACCOUNT_LABEL_TEMPLATE,
@@ -46,6 +51,7 @@ from airflow_provider_awsiam_ocsf.operators.identity_center import (
 )
 from airflow_provider_awsiam_ocsf.operators.list_users import ListIamUsersOperator
 from airflow_provider_awsiam_ocsf.operators.push_to_sekoia import SekoiaPushOperator
+from airflow_provider_awsiam_ocsf.operators.refresh_from_events import RefreshFromEventsOperator
 from airflow_provider_awsiam_ocsf.operators.resolve_accounts import (
     DEFAULT_MEMBER_ROLE,
     ResolveAccountsOperator,
@@ -205,19 +211,29 @@ def build_inventory_dag(
     start_date: datetime = START_DATE,
     tags: Iterable[str] = ("aws", "iam", "ocsf", "inventory"),
     dag_kwargs: dict[str, Any] | None = None,
+    events_queue_url: str | None = None,
+    events_conn_id: str | None = None,
     **param_defaults: Any,
 ) -> DAG:
     """The inventory DAG. ``param_defaults`` change Param defaults (e.g. ``aws_conn_id``,
     ``sinks``); ``schedule`` defaults to hourly with real data intervals, so backfill runs
     collect the users created in theirs; ``dag_kwargs`` go to ``DAG`` as they are (their
-    ``default_args`` are laid over :data:`TASK_RETRIES`)."""
+    ``default_args`` are laid over :data:`TASK_RETRIES`).
+
+    ``events_queue_url`` and ``events_conn_id`` (default: ``[awsiam_ocsf]``'s options) switch on
+    event runs: the DAG is then scheduled on ``schedule`` **or** the IAM events on that SQS queue
+    (``""`` switches them off whatever the config says)."""
     dag_kwargs = dict(dag_kwargs or {})
     default_args = {**TASK_RETRIES, **dag_kwargs.pop("default_args", {})}
+    timetable = schedule or CronDataIntervalTimetable("0 * * * *", timezone="UTC")
+    events = event_settings(events_queue_url, events_conn_id)
+    if events is not None:
+        timetable = events_schedule(timetable, events_asset(dag_id, events))
     with DAG(
         dag_id=dag_id,
         description="AWS IAM users → OCSF User Inventory Info events (files/S3, Sekoia.io)",
         doc_md=__doc__,
-        schedule=schedule or CronDataIntervalTimetable("0 * * * *", timezone="UTC"),
+        schedule=timetable,
         start_date=start_date,
         catchup=False,
         max_active_runs=1,
@@ -227,13 +243,14 @@ def build_inventory_dag(
         default_args=default_args,
         **dag_kwargs,
     ) as dag:
-        inventory_tasks(sink_assets(dag_id))
+        inventory_tasks(sink_assets(dag_id), event_runs=events is not None)
     return dag
 
 
-def inventory_tasks(assets: Mapping[str, Asset] | None = None) -> None:
+def inventory_tasks(assets: Mapping[str, Asset] | None = None, *, event_runs: bool = False) -> None:
     """The pipeline's tasks, in the current DAG (or task group), whose Params are
     :func:`inventory_params`'; each sink task updates its Asset of ``assets`` when given.
+    ``event_runs``: add ``refresh_from_events``, which does event runs (the others skip in them).
     Tasks find each other's values through references the values carry, never by task id, so a
     task group's prefix, or a second pipeline beside this one, changes nothing."""
     assets = assets or {}
@@ -294,6 +311,18 @@ def inventory_tasks(assets: Mapping[str, Asset] | None = None) -> None:
         sekoia_conn_id="{{ params.sekoia_conn_id }}",
         settle_seconds="{{ params.settle_seconds }}",
     )
+    if event_runs:
+        RefreshFromEventsOperator(
+            task_id="refresh_from_events",
+            aws_conn_id="{{ params.aws_conn_id }}",
+            accounts="{{ params.accounts }}",
+            member_role_name="{{ params.member_role_name }}",
+            sinks="{{ params.sinks }}",
+            output_uri="{{ params.output_uri }}",
+            sekoia_conn_id="{{ params.sekoia_conn_id }}",
+            access_key_ids="{{ params.access_key_ids }}",
+            identities="{{ params.identities }}",
+        )
     CommitCheckpointOperator(
         task_id="commit_checkpoint",
         aws_conn_id="{{ params.aws_conn_id }}",

@@ -299,12 +299,6 @@ def commit(
     before it are dropped)."""
     users = {**base.users, **recorded}
     moved = checkpoint if base.checkpoint is None else max(as_utc(base.checkpoint), checkpoint)
-    hours = dict(base.tombstones or {})
-    if tombstones:
-        hour = as_utc(checkpoint).strftime(_HOUR)
-        hours[hour] = hours.get(hour, 0) + tombstones
-    oldest = (as_utc(moved) - timedelta(days=TOMBSTONE_DAYS)).strftime(_HOUR)
-    hours = {h: n for h, n in sorted(hours.items()) if h >= oldest}
     return base.model_copy(
         update={
             "checkpoint": moved,
@@ -312,6 +306,49 @@ def commit(
             "account": account or base.account,
             "users": dict(sorted(users.items())),
             "run_id": run_id or base.run_id,
-            "tombstones": hours or None,
+            "tombstones": _count_tombstones(base, tombstones, checkpoint, moved),
         }
     )
+
+
+def merge_event_run(
+    state: SinkState,
+    recorded: Mapping[str, str],
+    deleted: Iterable[str],
+    *,
+    at: datetime,
+    partition: str | None,
+    account: str | None,
+    run_id: str | None = None,
+    tombstones: int = 0,
+) -> SinkState:
+    """The state once a sink accepted an event run's events: the users the run read as now
+    known (``recorded``), those it found gone (``deleted``) removed, every other user as held, the
+    checkpoint unmoved (an event run lists nobody, so it proves nothing about a window), and the
+    ``tombstones`` counted in the hour of ``at`` (the run's ``run_after``)."""
+    gone = set(deleted)
+    users = {uid: v for uid, v in state.users.items() if uid not in gone}
+    users.update(recorded)
+    latest = max(m for m in (as_utc(at), state.checkpoint and as_utc(state.checkpoint)) if m)
+    return state.model_copy(
+        update={
+            "partition": partition or state.partition,
+            "account": account or state.account,
+            "users": dict(sorted(users.items())),
+            "run_id": run_id or state.run_id,
+            "tombstones": _count_tombstones(state, tombstones, at, latest),
+        }
+    )
+
+
+def _count_tombstones(
+    base: SinkState, sent: int, at: datetime, latest: datetime
+) -> dict[str, int] | None:
+    """``base``'s tombstone counts with ``sent`` more in the hour of ``at``, those older than
+    ``TOMBSTONE_DAYS`` before ``latest`` dropped."""
+    hours = dict(base.tombstones or {})
+    if sent:
+        hour = as_utc(at).strftime(_HOUR)
+        hours[hour] = hours.get(hour, 0) + sent
+    oldest = (as_utc(latest) - timedelta(days=TOMBSTONE_DAYS)).strftime(_HOUR)
+    return {h: n for h, n in sorted(hours.items()) if h >= oldest} or None

@@ -220,6 +220,24 @@ class IamHook(CountingAwsHook):
         """.. seealso:: IAM.Client.list_groups"""
         return self._paginate("list_groups", "Groups", PaginationConfig=LARGE_PAGES)
 
+    def list_group_members(self, group_name: str) -> list[str]:
+        """Names of the group's users. .. seealso:: IAM.Client.get_group"""
+        return [u["UserName"] for u in self._paginate("get_group", "Users", GroupName=group_name)]
+
+    def list_entities_for_policy(self, policy_arn: str) -> tuple[list[str], list[str]]:
+        """Names of the users and of the groups the managed policy is attached to.
+        .. seealso:: IAM.Client.list_entities_for_policy"""
+        users: list[str] = []
+        groups: list[str] = []
+        with self._credentials_required():
+            pages = self.client.get_paginator("list_entities_for_policy").paginate(
+                PolicyArn=policy_arn, EntityFilter="All"
+            )
+            for page in pages:
+                users += [u["UserName"] for u in page.get("PolicyUsers", [])]
+                groups += [g["GroupName"] for g in page.get("PolicyGroups", [])]
+        return users, groups
+
     def list_attached_group_policies(self, group_name: str) -> list[dict]:
         """.. seealso:: IAM.Client.list_attached_group_policies"""
         return list(

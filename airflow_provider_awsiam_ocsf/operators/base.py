@@ -26,7 +26,9 @@ from airflow_provider_awsiam_ocsf.contracts import (
     XComRef,
 )
 from airflow_provider_awsiam_ocsf.errors import MissingXComError
+from airflow_provider_awsiam_ocsf.event_schedule import event_extras
 from airflow_provider_awsiam_ocsf.hooks.iam import IamHook
+from airflow_provider_awsiam_ocsf.iam_events import message_bodies
 from airflow_provider_awsiam_ocsf.outlet_extra import delivery_extra
 
 # Give it to ``.partial(map_index_template=...)`` so mapped instances are named by their batch.
@@ -37,6 +39,20 @@ ACCOUNT_LABEL_TEMPLATE = "{{ task.account['label'] }}"
 
 def is_backfill(context: Context) -> bool:
     return context["dag_run"].run_type == "backfill"
+
+
+def event_messages(context: Context, dag_id: str) -> list[Any] | None:
+    """The SQS message bodies that started this run; None when it is not an event run."""
+    if context["dag_run"].run_type != "asset_triggered":
+        return None
+    extras = event_extras(context.get("triggering_asset_events"), dag_id)
+    return None if extras is None else message_bodies(extras)
+
+
+def skip_in_event_runs(context: Context, dag_id: str) -> None:
+    """The periodic pipeline's tasks stand aside in event runs (refresh_from_events does them)."""
+    if event_messages(context, dag_id) is not None:
+        raise AirflowSkipException("an event run: refresh_from_events reads what its events name")
 
 
 def data_interval(context: Context) -> tuple[datetime, datetime]:

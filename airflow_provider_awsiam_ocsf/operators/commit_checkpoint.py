@@ -22,7 +22,12 @@ from airflow_provider_awsiam_ocsf.contracts import (
     SinkReport,
     XComKey,
 )
-from airflow_provider_awsiam_ocsf.operators.base import fetch, flatten, is_backfill
+from airflow_provider_awsiam_ocsf.operators.base import (
+    fetch,
+    flatten,
+    is_backfill,
+    skip_in_event_runs,
+)
 from airflow_provider_awsiam_ocsf.state import SinkState, commit, rebase
 from airflow_provider_awsiam_ocsf.state_store import load_sink_state, save_sink_state
 from airflow_provider_awsiam_ocsf.summary import format_summary, run_summary
@@ -104,6 +109,7 @@ class CommitCheckpointOperator(BaseOperator):
         self.identity_center = identity_center
 
     def execute(self, context: Context) -> None:
+        skip_in_event_runs(context, self.dag_id)
         if self.accounts is None:
             # Fail rather than skip: as the run's last task, this task's state is the run's.
             raise AirflowFailException(

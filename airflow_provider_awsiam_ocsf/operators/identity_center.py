@@ -29,7 +29,7 @@ from airflow_provider_awsiam_ocsf.identity_center import (
     to_ocsf_identity_center_user,
 )
 from airflow_provider_awsiam_ocsf.identity_center_collection import read_identity_center
-from airflow_provider_awsiam_ocsf.operators.base import is_backfill
+from airflow_provider_awsiam_ocsf.operators.base import is_backfill, skip_in_event_runs
 from airflow_provider_awsiam_ocsf.operators.write_files import run_folder
 from airflow_provider_awsiam_ocsf.sinks.ndjson_files import (
     default_output_uri,
@@ -108,6 +108,7 @@ class InventoryIdentityCenterOperator(BaseOperator):
         self.settle_seconds = settle_seconds
 
     def execute(self, context: Context) -> dict[str, Any]:
+        skip_in_event_runs(context, self.dag_id)
         if Identity.IDENTITY_CENTER not in check_identities(self.identities):
             raise AirflowSkipException("identity_center is not in this run's identities")
         if is_backfill(context):

@@ -13,7 +13,11 @@ from airflow_provider_awsiam_ocsf.account_plan import plan_accounts, split_activ
 from airflow_provider_awsiam_ocsf.contracts import AccountRef, XComKey
 from airflow_provider_awsiam_ocsf.hooks.iam import IamHook
 from airflow_provider_awsiam_ocsf.hooks.organizations import OrganizationsHook
-from airflow_provider_awsiam_ocsf.operators.base import max_map_length
+from airflow_provider_awsiam_ocsf.operators.base import (
+    event_messages,
+    max_map_length,
+    skip_in_event_runs,
+)
 
 DEFAULT_MEMBER_ROLE = "iam-inventory-reader"
 
@@ -54,6 +58,10 @@ class ResolveAccountsOperator(AwsBaseOperator[IamHook]):
 
     def execute(self, context: Context) -> list[AccountRef]:
         skipped: list[dict] = []
+        if event_messages(context, self.dag_id) is not None:
+            # commit_checkpoint renders this XCom before it can stand aside too.
+            context["ti"].xcom_push(key=XComKey.SKIPPED, value=skipped)
+            skip_in_event_runs(context, self.dag_id)
         try:
             own = self.hook.account_id_of_caller
             wanted, names, skipped = self.wanted_accounts(own)

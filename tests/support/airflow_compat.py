@@ -52,6 +52,65 @@ def store_dag(dag) -> None:
     sync_bag_to_db(bag, "dags-folder", None)
 
 
+def store_dag_and_assets(dag) -> None:
+    """:func:`store_dag`, and on 3.0 too, with the DAG's Assets activated (as a dag-processor
+    does): 3.0's ``dag.test()`` fails the tasks that update an inactive Asset, and an
+    asset-triggered run needs its Asset stored."""
+    if not AIRFLOW_3_0:
+        store_dag(dag)
+        return
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as empty:
+        bag = DagBag(dag_folder=empty, include_examples=False, collect_dags=False)
+    if dag.relative_fileloc is None:  # set by a DagBag that parsed the DAG's file
+        dag.relative_fileloc = dag.fileloc
+    bag.bag_dag(dag)
+    bag.sync_to_db("dags-folder", None)
+
+
+def asset_triggered_test_runs(monkeypatch, asset_name: str, extras: list[dict]) -> None:
+    """Make ``dag.test()`` create its run as the scheduler creates an asset-triggered one: run
+    type ``asset_triggered``, no logical date or data interval, and one asset event per extra of
+    the asset ``asset_name`` (stored with the DAG) among the run's consumed asset events, which
+    is what the execution API gives a task as ``triggering_asset_events``."""
+    from airflow.models import dagrun as dagrun_module
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.types import DagRunTriggeredByType, DagRunType
+    from sqlalchemy import select
+
+    def create(*, dag, run_after, conf, start_date, session, **_):
+        asset = session.scalar(select(AssetModel).where(AssetModel.name == asset_name))
+        assert asset is not None, f"asset {asset_name} not stored: store the DAG first"
+        events = [AssetEvent(asset_id=asset.id, extra=extra) for extra in extras]
+        session.add_all(events)
+        session.flush()
+        run = dag.create_dagrun(
+            run_id=DagRun.generate_run_id(
+                run_type=DagRunType.ASSET_TRIGGERED, logical_date=None, run_after=run_after
+            ),
+            logical_date=None,
+            data_interval=None,
+            run_after=run_after,
+            conf=conf,
+            run_type=DagRunType.ASSET_TRIGGERED,
+            state=DagRunState.RUNNING,
+            triggered_by=DagRunTriggeredByType.ASSET,
+            start_date=start_date,
+            session=session,
+        )
+        run.consumed_asset_events.extend(events)
+        session.flush()
+        return run
+
+    if AIRFLOW_3_0:  # dag.test() imports airflow.models.dag's at each call
+        from airflow.models import dag as dag_module
+
+        monkeypatch.setattr(dag_module, "_get_or_create_dagrun", create)
+    else:
+        monkeypatch.setattr(dagrun_module, "get_or_create_dagrun", create)
+
+
 def log_tasks_at_info() -> None:
     """Task logs at INFO, as a worker writes them.
 
@@ -94,8 +153,10 @@ __all__ = [
     "TaskInstance",
     "Variable",
     "XComModel",
+    "asset_triggered_test_runs",
     "create_session",
     "log_tasks_at_info",
     "reuse_in_process_execution_api",
     "store_dag",
+    "store_dag_and_assets",
 ]

@@ -307,8 +307,9 @@ def test_dockerfile_pins_apache_airflow_and_installs_the_repo(dockerfile_instruc
     constraint = args[args.index("--constraint") + 1]
     # The official image sets AIRFLOW_VERSION: the project's pins for the image's own Airflow.
     assert constraint == "${PROVIDER_SRC}/constraints/airflow-${AIRFLOW_VERSION}.txt"
-    # With the celery extra: the Celery provider and PostgreSQL drivers the e2e test runs.
-    assert "${PROVIDER_SRC}[celery,s3]" in args and "PROVIDER_SRC" in env
+    # With the celery extra: the Celery provider and PostgreSQL drivers the e2e test runs; with
+    # the events extra: the SQS trigger of event runs (the triggerer service).
+    assert "${PROVIDER_SRC}[celery,s3,events]" in args and "PROVIDER_SRC" in env
 
     copied = {}
     for keyword, rest in dockerfile_instructions:
