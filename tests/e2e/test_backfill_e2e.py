@@ -86,11 +86,12 @@ def run_backfill(stack, output_dir: Path, *extra: str, attempts: int = 3) -> Non
     """``airflow backfill create`` for FROM..TO.
 
     On SQLite, creating a backfill while the scheduler writes can fail with "database is locked"
-    (a transaction upgrading its read lock to a write lock does not wait). The backfill row is
-    committed before its runs, so cancel that partial backfill (through the REST API, as a user
-    would) and create it again: runs it already made are skipped or, with
-    ``--reprocess-behavior completed``, redone.
+    (a transaction upgrading its read lock to a write lock does not wait). When the lock comes
+    after the backfill row was committed, cancel that partial backfill (through the REST API, as
+    a user would); when it comes before, nothing was made. Then create it again: runs it already
+    made are skipped or, with ``--reprocess-behavior completed``, redone.
     """
+    before = stack.latest_backfill()
     for attempt in range(1, attempts + 1):
         try:
             stack.cli(
@@ -111,6 +112,9 @@ def run_backfill(stack, output_dir: Path, *extra: str, attempts: int = 3) -> Non
             if "database is locked" not in str(error) or attempt == attempts:
                 raise
             partial = stack.latest_backfill()
+            if partial is None or partial["id"] == (before or {}).get("id"):
+                print(f"backfill create: database locked (try {attempt}) before any backfill row")
+                continue
             print(f"backfill create: database locked (try {attempt}); cancel {partial['id']}")
             if not partial.get("completed_at"):
                 cancelled = stack.api("PUT", f"/backfills/{partial['id']}/cancel")
@@ -177,7 +181,9 @@ def test_backfill_writes_each_interval_and_reprocessing_is_identical(
 
     # Reprocessing the completed runs rewrites the same bytes (files replaced, not appended).
     first = snapshot(output)
-    stack.wait_for_backfill_completed(stack.latest_backfill()["id"])
+    latest = stack.latest_backfill()
+    assert latest is not None, "no backfill was created"
+    stack.wait_for_backfill_completed(latest["id"])
     started = datetime.now(UTC)
     run_backfill(stack, output, "--reprocess-behavior", "completed")
     wait_for_backfill(stack, started)

@@ -328,10 +328,11 @@ class AirflowStack:
         response.raise_for_status()
         return {v["key"]: v["value"] for v in response.json()["variables"]}
 
-    def latest_backfill(self, dag_id: str = DAG_ID) -> dict:
+    def latest_backfill(self, dag_id: str = DAG_ID) -> dict | None:
+        """The DAG's newest backfill, None when it has none."""
         response = self.api("GET", "/backfills", params={"dag_id": dag_id, "limit": 100})
         response.raise_for_status()
-        return max(response.json()["backfills"], key=lambda b: b["id"])
+        return max(response.json()["backfills"], key=lambda b: b["id"], default=None)
 
     def trigger(
         self,
