@@ -11,7 +11,6 @@ from typing import Any
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.providers.common.compat.sdk import AirflowException, AirflowSkipException, Context
 
-from airflow_provider_awsiam_ocsf.account_plan import plan_accounts
 from airflow_provider_awsiam_ocsf.collection import read_named_users
 from airflow_provider_awsiam_ocsf.collection_plan import as_sinks
 from airflow_provider_awsiam_ocsf.delivery import EventSinkUpdate, settle_event_reads
@@ -20,7 +19,7 @@ from airflow_provider_awsiam_ocsf.hooks.sekoia import SekoiaAssetHook
 from airflow_provider_awsiam_ocsf.iam_events import EventPlan, plan_event_reads
 from airflow_provider_awsiam_ocsf.identities import Identity
 from airflow_provider_awsiam_ocsf.inventory import as_utc
-from airflow_provider_awsiam_ocsf.operators.base import as_bool, event_messages, max_map_length
+from airflow_provider_awsiam_ocsf.operators.base import as_bool, event_messages
 from airflow_provider_awsiam_ocsf.operators.resolve_accounts import ResolveAccountsOperator
 from airflow_provider_awsiam_ocsf.operators.write_files import run_folder
 from airflow_provider_awsiam_ocsf.sinks.ndjson_files import (
@@ -94,17 +93,7 @@ class RefreshFromEventsOperator(ResolveAccountsOperator):
         else:
             own = self.hook.account_id_of_caller
             wanted, names, _ = self.wanted_accounts(own)
-            refs = {
-                ref["account"]: ref
-                for ref in plan_accounts(
-                    wanted,
-                    names,
-                    own=own,
-                    partition=self.hook.conn_partition,
-                    member_role_name=self.member_role_name,
-                    limit=max_map_length(),
-                )
-            }
+            refs = {ref["account"]: ref for ref in self.account_refs(own, wanted, names)}
             plan = plan_event_reads(bodies, accounts=refs)
         failed: list[str] = []
         totals: Counter[str] = Counter()

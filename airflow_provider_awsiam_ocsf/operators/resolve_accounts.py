@@ -69,14 +69,7 @@ class ResolveAccountsOperator(AwsBaseOperator[IamHook]):
             # Always pushed, even when this task fails, so commit_checkpoint's XComArg of it
             # resolves and that task fails with its own message.
             context["ti"].xcom_push(key=XComKey.SKIPPED, value=skipped)
-        refs = plan_accounts(
-            wanted,
-            names,
-            own=own,
-            partition=self.hook.conn_partition,
-            member_role_name=self.member_role_name,
-            limit=max_map_length(),
-        )
+        refs = self.account_refs(own, wanted, names)
         self.log.info(
             "Reading %d account(s): %s; own account %s; skipped (not ACTIVE): %s",
             len(refs),
@@ -85,6 +78,17 @@ class ResolveAccountsOperator(AwsBaseOperator[IamHook]):
             skipped or "none",
         )
         return refs
+
+    def account_refs(self, own: str, wanted: Any, names: Any) -> list[AccountRef]:
+        """The accounts to read (:func:`plan_accounts`), each with its member role."""
+        return plan_accounts(
+            wanted,
+            names,
+            own=own,
+            partition=self.hook.conn_partition,
+            member_role_name=self.member_role_name,
+            limit=max_map_length(),
+        )
 
     def wanted_accounts(
         self, own: str
