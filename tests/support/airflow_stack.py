@@ -8,7 +8,8 @@ and unpaused through the REST API.
 
 ``start_stack(settings=..., components=...)`` builds other deployments from the same parts: the
 Celery e2e test passes CeleryExecutor settings (PostgreSQL, Redis) and adds a dag-processor and
-Celery workers as ``Component``s.
+Celery workers as ``Component``s; ``triggerer=True`` adds a triggerer (event runs: it polls the
+SQS queue of an ``AssetWatcher``).
 The scheduler creates no scheduled runs (``use_job_schedule=False``): only backfills and triggered
 runs execute, so a test knows every run there is. LocalExecutor works on SQLite in Airflow 3 (tasks
 reach the DB through the execution API only; SequentialExecutor is gone).
@@ -129,6 +130,10 @@ class Component:
     name: str
     args: tuple[str, ...]
     env: dict[str, str] = field(default_factory=dict)
+
+
+DAG_PROCESSOR = Component("dag-processor", ("dag-processor",))
+TRIGGERER = Component("triggerer", ("triggerer", "--skip-serve-logs"))
 
 
 @dataclass
@@ -378,10 +383,12 @@ def start_stack(
     settings: dict[str, str] | None = None,
     components: Iterable[Component] = (),
     extra_env: dict[str, str] | None = None,
+    triggerer: bool = False,
 ) -> AirflowStack:
     """Migrate the DB, start api-server, scheduler and ``components``, serialize and unpause the
     DAGs. ``settings`` replace the SQLite/LocalExecutor ones (see ``airflow_env``); ``extra_env``
-    adds more ``AIRFLOW__*`` variables (e.g. log levels).
+    adds more ``AIRFLOW__*`` variables (e.g. log levels); ``triggerer`` starts ``airflow
+    triggerer`` too (no log server, as the scheduler).
 
     With a ``dag-processor`` among the components, it serializes the DAGs (the stack waits for
     them); without one, ``airflow dags reserialize`` does it once.
@@ -390,6 +397,8 @@ def start_stack(
     unpaused. On any failure the processes already started are stopped before the error propagates.
     """
     components = list(components)
+    if triggerer:
+        components.append(TRIGGERER)
     dag_processor = any(c.args[:1] == ("dag-processor",) for c in components)
     home.mkdir(parents=True, exist_ok=True)
     password = secrets.token_urlsafe(12)
