@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from airflow.providers.common.compat.sdk import Asset
@@ -96,11 +97,29 @@ def events_schedule(timetable: Any, asset: Asset) -> Any:
     return AssetOrTimeSchedule(timetable=timetable, assets=[asset])
 
 
-def event_extras(triggering: Mapping[Any, Iterable[Any]] | None, dag_id: str) -> list[dict] | None:
-    """The ``extra`` of each asset event of the DAG's events asset that triggered the run (the
-    context's ``triggering_asset_events``); None when none did (not an event run)."""
+def triggering_events(triggering: Mapping[Any, Iterable[Any]] | None, dag_id: str) -> list | None:
+    """The asset events of the DAG's events asset that triggered the run (from the context's
+    ``triggering_asset_events``); None when none did (not an event run)."""
     name = events_asset_name(dag_id)
     for asset, events in (triggering or {}).items():
         if getattr(asset, "name", None) == name:
-            return [dict(getattr(event, "extra", None) or {}) for event in events]
+            return list(events)
     return None
+
+
+def event_extras(triggering: Mapping[Any, Iterable[Any]] | None, dag_id: str) -> list[dict] | None:
+    """The ``extra`` of each asset event of the DAG's events asset that triggered the run (the
+    context's ``triggering_asset_events``); None when none did (not an event run)."""
+    events = triggering_events(triggering, dag_id)
+    if events is None:
+        return None
+    return [dict(getattr(event, "extra", None) or {}) for event in events]
+
+
+def newer_events(inlet_events: Any, after: datetime) -> list:
+    """The asset events of an inlet (``context["inlet_events"][asset]``) stamped after ``after``,
+    oldest first. Airflow 3.2+ filters on the server (``.after()``); 3.0/3.1 return them all."""
+    if hasattr(inlet_events, "after"):
+        inlet_events = inlet_events.after(after.isoformat())
+    later = [e for e in inlet_events if getattr(e, "timestamp", None) and e.timestamp > after]
+    return sorted(later, key=lambda e: e.timestamp)

@@ -227,8 +227,9 @@ def build_inventory_dag(
     default_args = {**TASK_RETRIES, **dag_kwargs.pop("default_args", {})}
     timetable = schedule or CronDataIntervalTimetable("0 * * * *", timezone="UTC")
     events = event_settings(events_queue_url, events_conn_id)
-    if events is not None:
-        timetable = events_schedule(timetable, events_asset(dag_id, events))
+    watched = None if events is None else events_asset(dag_id, events)
+    if watched is not None:
+        timetable = events_schedule(timetable, watched)
     with DAG(
         dag_id=dag_id,
         description="AWS IAM users → OCSF User Inventory Info events (files/S3, Sekoia.io)",
@@ -243,14 +244,17 @@ def build_inventory_dag(
         default_args=default_args,
         **dag_kwargs,
     ) as dag:
-        inventory_tasks(sink_assets(dag_id), event_runs=events is not None)
+        inventory_tasks(sink_assets(dag_id), event_runs=watched)
     return dag
 
 
-def inventory_tasks(assets: Mapping[str, Asset] | None = None, *, event_runs: bool = False) -> None:
+def inventory_tasks(
+    assets: Mapping[str, Asset] | None = None, *, event_runs: Asset | None = None
+) -> None:
     """The pipeline's tasks, in the current DAG (or task group), whose Params are
     :func:`inventory_params`'; each sink task updates its Asset of ``assets`` when given.
-    ``event_runs``: add ``refresh_from_events``, which does event runs (the others skip in them).
+    ``event_runs`` (the watched events asset): add ``refresh_from_events``, which does event runs
+    (the others skip in them).
     Tasks find each other's values through references the values carry, never by task id, so a
     task group's prefix, or a second pipeline beside this one, changes nothing."""
     assets = assets or {}
@@ -322,6 +326,8 @@ def inventory_tasks(assets: Mapping[str, Asset] | None = None, *, event_runs: bo
             sekoia_conn_id="{{ params.sekoia_conn_id }}",
             access_key_ids="{{ params.access_key_ids }}",
             identities="{{ params.identities }}",
+            sink_assets=assets,
+            inlets=[event_runs],
         )
     CommitCheckpointOperator(
         task_id="commit_checkpoint",

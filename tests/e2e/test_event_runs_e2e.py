@@ -14,11 +14,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import boto3
 import pytest
 
 from airflow_provider_awsiam_ocsf.state_store import state_key
-from tests.conftest import REPO, aws_connection_uri
+from tests.conftest import aws_connection_uri
 from tests.data.cloudtrail_iam import ACCOUNT, cloudtrail
 from tests.support.airflow_stack import (
     DAG_ID,
@@ -27,6 +26,7 @@ from tests.support.airflow_stack import (
     reset_moto,
     start_stack,
 )
+from tests.support.event_bus import client, event_queue, put_records
 from tests.support.iam_world import add_users
 
 pytestmark = [pytest.mark.e2e, pytest.mark.both_ends]
@@ -36,45 +36,6 @@ STAR = json.dumps(
     {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
 )
 WAIT = 150  # seconds: an event's latency goal is 60 s at p95; a run of the whole DAG adds ~30 s
-
-
-def client(service: str, endpoint: str):
-    return boto3.client(
-        service,
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-
-
-def event_queue(endpoint: str, name: str = "iam-events") -> str:
-    """The queue, and the rule (README pattern, us-east-1) that sends IAM events to it."""
-    sqs, events = client("sqs", endpoint), client("events", endpoint)
-    url = sqs.create_queue(QueueName=name)["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    pattern = (REPO / "docs" / "events" / "rule-pattern.json").read_text()
-    events.put_rule(Name="iam-user-changes", EventPattern=pattern, State="ENABLED")
-    events.put_targets(Rule="iam-user-changes", Targets=[{"Id": "queue", "Arn": arn}])
-    return url
-
-
-def put(endpoint: str, *records: dict) -> None:
-    """CloudTrail records on the default bus, as AWS would put them (at most 10 a call)."""
-    events = client("events", endpoint)
-    for start in range(0, len(records), 10):
-        entries = [
-            {
-                "Source": r["source"],
-                "DetailType": r["detail-type"],
-                "Detail": json.dumps(r["detail"]),
-            }
-            for r in records[start : start + 10]
-        ]
-        answer = events.put_events(Entries=entries)
-        assert answer["FailedEntryCount"] == 0, answer
 
 
 class Sink:
@@ -173,7 +134,7 @@ def test_iam_changes_reach_the_file_sink_through_sqs_eventbridge_and_a_triggerer
         iam.delete_access_key(UserName="carol", AccessKeyId=access_key["AccessKeyId"])
     iam.delete_user(UserName="carol")
     iam.put_group_policy(GroupName="Ops", PolicyName="star", PolicyDocument=STAR)
-    put(
+    put_records(
         iam_endpoint,
         cloudtrail("AttachUserPolicy", {"userName": "bob", "policyArn": ADMIN}),
         cloudtrail("CreateUser", {"userName": "frank"}),
@@ -206,11 +167,13 @@ def test_iam_changes_reach_the_file_sink_through_sqs_eventbridge_and_a_triggerer
     # 3. apache/airflow#56050: three changes of one user within two seconds, each with its event
     #    as it happens; the sink must end up with the user as IAM has it after the last one.
     iam.create_user(UserName="grace")
-    put(iam_endpoint, cloudtrail("CreateUser", {"userName": "grace"}))
+    put_records(iam_endpoint, cloudtrail("CreateUser", {"userName": "grace"}))
     iam.add_user_to_group(UserName="grace", GroupName="Ops")
-    put(iam_endpoint, cloudtrail("AddUserToGroup", {"userName": "grace", "groupName": "Ops"}))
+    put_records(
+        iam_endpoint, cloudtrail("AddUserToGroup", {"userName": "grace", "groupName": "Ops"})
+    )
     iam.create_access_key(UserName="grace")
-    put(iam_endpoint, cloudtrail("CreateAccessKey", {"userName": "grace"}))
+    put_records(iam_endpoint, cloudtrail("CreateAccessKey", {"userName": "grace"}))
 
     def grace_complete():
         events = delivered(sink.events(sink.files() - after_changes)).get("grace", [])
@@ -229,7 +192,9 @@ def test_iam_changes_reach_the_file_sink_through_sqs_eventbridge_and_a_triggerer
     before_noise = sink.files()
     asset_runs = sum(r["run_type"] == "asset_triggered" for r in stack.dag_runs())
     sqs.send_message(QueueUrl=url, MessageBody="{")
-    put(iam_endpoint, cloudtrail("CreateUser", {"userName": "mallory"}, account="210987654321"))
+    put_records(
+        iam_endpoint, cloudtrail("CreateUser", {"userName": "mallory"}, account="210987654321")
+    )
     stack.wait_until("a run of the noise to finish", lambda: runs_settled(stack, asset_runs), WAIT)
     assert_all_succeeded(stack)
     assert sink.files() == before_noise
