@@ -220,7 +220,9 @@ class Bench:
             )
             calls_by_action: Counter[str] = Counter()
             for figures in (summary.get("accounts") or {}).values():
-                calls_by_action.update(figures.get("calls") or {})
+                # the run's own messages, then each catch-up round (apache/airflow#56050)
+                for part in [figures, *figures.get("caught_up", [])]:
+                    calls_by_action.update(part.get("calls") or {})
             read = (summary.get("read") or {}).get("users", 0)
             user_calls = sum(n for a, n in calls_by_action.items() if a not in ACCOUNT_WIDE)
             per_run.append(
@@ -229,6 +231,7 @@ class Bench:
                     "type": run["run_type"],
                     "state": run["state"],
                     "messages": summary.get("messages", 0),
+                    "caught up": (summary.get("caught_up") or {}).get("messages", 0),
                     "users read": read,
                     "per-user calls": user_calls,
                     "account-wide calls": sum(calls_by_action.values()) - user_calls,
@@ -324,7 +327,7 @@ def main() -> None:
             for r in result["runs"]:
                 per_user = r["per-user calls"] / r["users read"] if r["users read"] else 0
                 print(
-                    f"| {r['run']} | {r['type']} | {r['state']} | {r['messages']} | "
+                    f"| {r['run']} | {r['state']} | {r['messages']} + {r['caught up']} | "
                     f"{r['users read']} | {r['per-user calls']} | {per_user:.1f} | "
                     f"{r['account-wide calls']} | {r['seconds']:.1f} |"
                 )

@@ -164,6 +164,18 @@ def test_iam_changes_reach_the_file_sink_through_sqs_eventbridge_and_a_triggerer
     }  # exactly the changed users, each once; dave, quiet and eve untouched
     assert len(got["frank"][0]["user"]["programmatic_credentials"]) == 1
 
+    # Event runs update the file sink's asset (downstream DAGs see their deliveries).
+    (files_asset,) = [
+        a
+        for a in stack.api("GET", "/assets", params={"limit": 100}).json()["assets"]
+        if a["name"] == f"{DAG_ID}_files"
+    ]
+    answer = stack.api("GET", "/assets/events", params={"asset_id": files_asset["id"]})
+    assert any(
+        e["source_task_id"] == "refresh_from_events" and e["extra"].get("sink") == "file"
+        for e in answer.json()["asset_events"]
+    ), answer.text
+
     # 3. apache/airflow#56050: three changes of one user within two seconds, each with its event
     #    as it happens; the sink must end up with the user as IAM has it after the last one.
     iam.create_user(UserName="grace")
