@@ -277,19 +277,22 @@ class RefreshFromEventsOperator(ResolveAccountsOperator):
             )
             target = folder / f"part-{part:05d}.ndjson"
             write_atomically(target, encode_ndjson(events))
-            self.announce(context, sink, events)
+            self.announce(context, sink, account, events)
             return str(target)
         SekoiaAssetHook(sekoia_conn_id=self.sekoia_conn_id).push(events)
-        self.announce(context, sink, events)
+        self.announce(context, sink, account, events)
         return "sekoia"
 
-    def announce(self, context: Context, sink: str, events: list[dict]) -> None:
+    def announce(self, context: Context, sink: str, account: str, events: list[dict]) -> None:
         """An asset event of the sink's asset (as write_files'/push_to_sekoia's), through the
-        alias outlet: only the sinks this run delivered to, so downstream DAGs see it."""
+        alias outlet: only the sinks this run delivered to, so downstream DAGs see it. Its extra
+        is flat (Airflow 3.0 hashes an alias event's extra values): one account's counts."""
         asset = self.sink_assets.get(sink)
+        counts = delivery_extra(sink, events)["accounts"].get(account, {})
+        extra = {"sink": sink, "account": account, **counts}
         for outlet in self.outlets:
             if asset is not None and getattr(outlet, "name", None) == self.deliveries_alias_name:
-                context["outlet_events"][outlet].add(asset, extra=delivery_extra(sink, events))
+                context["outlet_events"][outlet].add(asset, extra=extra)
 
     @property
     def deliveries_alias_name(self) -> str:

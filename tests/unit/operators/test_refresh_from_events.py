@@ -178,11 +178,8 @@ def test_each_sink_delivered_to_gets_an_asset_event_of_its_asset_through_the_ali
     op.execute(context)
     ((asset, extra),) = context["outlet_events"][alias].added
     assert asset == assets["file"]  # not sekoia's: this run did not deliver there
-    assert extra == {
-        "sink": "file",
-        "events": 1,
-        "accounts": {ACCOUNT: {"events": 1, "tombstones": 0}},
-    }
+    # Flat: Airflow 3.0 hashes an alias event's extra values (a nested dict fails there).
+    assert extra == {"sink": "file", "account": ACCOUNT, "events": 1, "tombstones": 0}
 
     context = event_context([asset_event(body("UpdateUser", "alice"))])  # nothing changed
     op.execute(context)
