@@ -16,7 +16,6 @@ from typing import Any
 
 import boto3
 import botocore.session
-from airflow.providers.common.compat.sdk import mask_secret
 from botocore.credentials import DeferredRefreshableCredentials
 from botocore.exceptions import ClientError
 
@@ -31,6 +30,7 @@ from airflow_provider_awsiam_ocsf.hooks.base import (
     error_code,
     error_message,
     is_transient,
+    mask_temporary_keys,
 )
 
 # IAM's account-wide listings default to 100 items a page; 1,000 is their maximum.
@@ -116,8 +116,9 @@ class IamHook(CountingAwsHook):
         credentials = response["Credentials"]
         # All three, as for the connection's own keys (hooks/base.py): botocore's DEBUG log
         # prints the key id and the token in every request's headers.
-        for secret in ("AccessKeyId", "SecretAccessKey", "SessionToken"):
-            mask_secret(credentials[secret])
+        mask_temporary_keys(
+            credentials[secret] for secret in ("AccessKeyId", "SecretAccessKey", "SessionToken")
+        )
         self.log.info(
             "Assumed %s as session %s (until %s)",
             role_arn,
