@@ -39,16 +39,14 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.servers import start_moto  # noqa: E402
-from tests.conftest import aws_connection_uri  # noqa: E402
 from tests.data.cloudtrail_iam import ACCOUNT, cloudtrail  # noqa: E402
 from tests.support.airflow_stack import (  # noqa: E402
     DAG_ID,
-    DAG_PROCESSOR,
     TERMINAL_RUN_STATES,
     AirflowStack,
-    start_stack,
 )
-from tests.support.event_bus import client, event_queue, put_records  # noqa: E402
+from tests.support.event_bus import event_queue, put_records, start_event_stack  # noqa: E402
+from tests.support.org_world import client  # noqa: E402
 
 SQS_ACTIONS = {
     "ReceiveMessage",
@@ -94,8 +92,8 @@ class Bench:
     def __init__(self, stack: AirflowStack, endpoint: str) -> None:
         self.stack = stack
         self.endpoint = endpoint
-        self.iam = client("iam", endpoint)
-        self.events = client("events", endpoint)
+        self.iam = client(endpoint, "iam")
+        self.events = client(endpoint, "events")
         self.root = stack.home / "data" / DAG_ID / f"account={ACCOUNT}"
 
     def sink(self) -> dict[str, list[tuple[Path, dict]]]:
@@ -263,23 +261,13 @@ def main() -> None:
     skip = set(filter(None, args.skip.split(",")))
 
     server, endpoint, counter = start_moto()
-    iam = client("iam", endpoint)
+    iam = client(endpoint, "iam")
     for i in range(20):
         iam.create_user(UserName=f"user-{i:02d}")
     url = event_queue(endpoint)
     home = Path(tempfile.mkdtemp(prefix="awsiam-events-bench-"))
     print(f"AIRFLOW_HOME {home}; queue {url}", flush=True)
-    stack = start_stack(
-        home,
-        {"aws_default": aws_connection_uri(endpoint)},
-        components=[DAG_PROCESSOR],
-        triggerer=True,
-        extra_env={
-            "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "True",
-            "AIRFLOW__AWSIAM_OCSF__EVENTS_QUEUE_URL": url,
-        },
-        timeout=120,
-    )
+    stack = start_event_stack(home, endpoint, url)
     bench = Bench(stack, endpoint)
     try:
         stack.wait_for_dag_runs(lambda r: r["run_type"] == "scheduled", 1, 180)

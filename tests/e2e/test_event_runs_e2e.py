@@ -17,18 +17,16 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_awsiam_ocsf.state_store import state_key
-from tests.conftest import aws_connection_uri
 from tests.data.cloudtrail_iam import ACCOUNT, cloudtrail
 from tests.support.airflow_compat import AIRFLOW_3_0
 from tests.support.airflow_stack import (
     DAG_ID,
-    DAG_PROCESSOR,
     TERMINAL_RUN_STATES,
     reset_moto,
-    start_stack,
 )
-from tests.support.event_bus import client, event_queue, put_records
+from tests.support.event_bus import event_queue, put_records, start_event_stack
 from tests.support.iam_world import add_users
+from tests.support.org_world import client
 
 pytestmark = [pytest.mark.e2e, pytest.mark.both_ends]
 
@@ -68,24 +66,13 @@ def is_tombstone(event: dict) -> bool:
 def events_stack(iam_endpoint, tmp_path_factory):
     """moto emptied, the queue and rule, six users, then the stack with event runs on."""
     reset_moto(iam_endpoint)
-    iam = client("iam", iam_endpoint)
+    iam = client(iam_endpoint, "iam")
     iam.create_group(GroupName="Ops")
     add_users(iam, ["alice"], groups=["Ops"])
     add_users(iam, ["bob", "carol", "dave", "quiet"])
     iam.create_access_key(UserName="carol")
     url = event_queue(iam_endpoint)
-    stack = start_stack(
-        tmp_path_factory.mktemp("airflow-events"),
-        {"aws_default": aws_connection_uri(iam_endpoint)},
-        components=[DAG_PROCESSOR],
-        triggerer=True,
-        extra_env={
-            # Asset-triggered (and scheduled) runs are created by the job schedule.
-            "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "True",
-            "AIRFLOW__AWSIAM_OCSF__EVENTS_QUEUE_URL": url,
-        },
-        timeout=120,
-    )
+    stack = start_event_stack(tmp_path_factory.mktemp("airflow-events"), iam_endpoint, url)
     try:
         yield stack, iam, url
     finally:
@@ -127,7 +114,7 @@ def test_iam_changes_reach_the_file_sink_through_sqs_eventbridge_and_a_triggerer
 ):
     stack, iam, url = events_stack
     sink = Sink(stack.home)
-    sqs = client("sqs", iam_endpoint)
+    sqs = client(iam_endpoint, "sqs")
 
     # 1. The scheduled run of the last full hour (no user created in it: nothing sent), then a
     #    periodic run of now (manual): every user, and the state event runs merge into.

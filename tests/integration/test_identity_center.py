@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-import boto3
 import pytest
 from botocore.stub import Stubber
 from sekoia_automation_models.ocsf.user import UserOCSFModel
@@ -25,6 +24,7 @@ from airflow_provider_awsiam_ocsf.identity_center import assess, to_ocsf_identit
 from airflow_provider_awsiam_ocsf.identity_center_collection import read_identity_center
 from devtools.demo_org import DEMO_ACCOUNT, STAR_POLICY, seed_demo_identity_center
 from tests.support.iam_world import add_users
+from tests.support.org_world import client
 
 WINDOW_END = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 
@@ -37,16 +37,6 @@ def read(ic: IdentityCenterHook):
     own = IamHook(aws_conn_id="aws_default")
     return read_identity_center(
         ic, lambda _account, arn: own.get_default_policy_document(arn), caller_account=DEMO_ACCOUNT
-    )
-
-
-def client(endpoint: str, service: str):
-    return boto3.client(
-        service,
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
     )
 
 

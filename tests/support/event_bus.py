@@ -7,25 +7,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import boto3
+from tests.conftest import aws_connection_uri
+from tests.support.airflow_stack import DAG_PROCESSOR, AirflowStack, start_stack
+from tests.support.org_world import client
 
 REPO = Path(__file__).resolve().parents[2]
 RULE = "iam-user-changes"
 
 
-def client(service: str, endpoint: str):
-    return boto3.client(
-        service,
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-
-
 def event_queue(endpoint: str, name: str = "iam-events") -> str:
     """The queue and the rule that sends IAM events to it; returns the queue's URL."""
-    sqs, events = client("sqs", endpoint), client("events", endpoint)
+    sqs, events = client(endpoint, "sqs"), client(endpoint, "events")
     url = sqs.create_queue(QueueName=name)["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
@@ -39,7 +31,7 @@ def event_queue(endpoint: str, name: str = "iam-events") -> str:
 def put_records(endpoint: str, *records: dict, events=None) -> None:
     """EventBridge events (``tests.data.cloudtrail_iam.cloudtrail``) on the default bus, at most
     10 a call (PutEvents' limit)."""
-    events = events or client("events", endpoint)
+    events = events or client(endpoint, "events")
     for start in range(0, len(records), 10):
         entries = [
             {
@@ -51,3 +43,20 @@ def put_records(endpoint: str, *records: dict, events=None) -> None:
         ]
         answer = events.put_events(Entries=entries)
         assert answer["FailedEntryCount"] == 0, answer
+
+
+def start_event_stack(home: Path, endpoint: str, queue_url: str) -> AirflowStack:
+    """An Airflow stack with event runs on: ``aws_default`` on ``endpoint`` for IAM and SQS, the
+    DAG processor and the triggerer (its watcher reads ``queue_url``), and the job schedule, which
+    creates asset-triggered runs (and scheduled ones)."""
+    return start_stack(
+        home,
+        {"aws_default": aws_connection_uri(endpoint)},
+        components=[DAG_PROCESSOR],
+        triggerer=True,
+        extra_env={
+            "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "True",
+            "AIRFLOW__AWSIAM_OCSF__EVENTS_QUEUE_URL": queue_url,
+        },
+        timeout=120,
+    )
