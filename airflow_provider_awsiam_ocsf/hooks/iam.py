@@ -9,6 +9,7 @@ for throttling, a clear error when there are no credentials, and member-account 
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from functools import cached_property
@@ -37,6 +38,10 @@ from airflow_provider_awsiam_ocsf.hooks.base import (
 LARGE_PAGES = {"PageSize": 1000}
 
 REPORT_NOT_READY_CODES = {"ReportInProgress", "LimitExceeded", "ReportNotPresent"}
+
+# Accounts are read on threads of one task (list_users, enrich_users); masking a secret may send
+# a message to the task's supervisor, one at a time.
+_MASKING = threading.Lock()
 
 
 class IamHook(CountingAwsHook):
@@ -116,8 +121,9 @@ class IamHook(CountingAwsHook):
         credentials = response["Credentials"]
         # All three, as for the connection's own keys (hooks/base.py): botocore's DEBUG log
         # prints the key id and the token in every request's headers.
-        for secret in ("AccessKeyId", "SecretAccessKey", "SessionToken"):
-            mask_secret(credentials[secret])
+        with _MASKING:
+            for secret in ("AccessKeyId", "SecretAccessKey", "SessionToken"):
+                mask_secret(credentials[secret])
         self.log.info(
             "Assumed %s as session %s (until %s)",
             role_arn,

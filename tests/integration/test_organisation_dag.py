@@ -59,7 +59,9 @@ def test_organization_reads_every_active_account_once(organisation, runs):
     }
     assert summary["accounts_read"] == 3 and summary["accounts_failed"] == 0
     assert any(s.startswith(ids["Old"]) and "SUSPENDED" in s for s in summary["accounts_skipped"])
-    assert tasks["list_users"] == ["success"] * 3
+    # Three small accounts: one listing instance, one batch shared by all three.
+    assert tasks["list_users"] == ["success"]
+    assert tasks["enrich_users"] == tasks["write_files"] == ["success"]
     for account in (MANAGEMENT, ids["Prod"], ids["Dev"]):
         assert sink_state(account=account)["account"] == account
     state, _, summary, again = runs(accounts="organization", strategy="bulk")
@@ -76,20 +78,36 @@ def test_a_list_of_ids_reads_only_those(organisation, runs, tmp_path):
     assert list(summary["accounts"]) == [ids["Dev"]]
 
 
-def test_mapped_instances_are_labelled_by_account(organisation, runs):
+def latest_labels(task_id: str, limit: int) -> set[str]:
     from tests.support.airflow_compat import TaskInstance, create_session
 
-    ids = organisation
-    assert runs(accounts="organization", strategy="bulk")[0] == "success"
     with create_session() as session:
-        labels = {
+        return {
             ti.rendered_map_index
             for ti in session.query(TaskInstance)
-            .filter_by(task_id="enrich_users")
+            .filter_by(task_id=task_id)
             .order_by(TaskInstance.start_date.desc())
-            .limit(3)
+            .limit(limit)
         }
-    assert f"{ids['Prod']} · users 1–2" in labels
+
+
+def test_mapped_instances_are_labelled_by_the_accounts_they_hold(organisation, runs):
+    ids = organisation
+    # Accounts are numbered in id order: the management account 123456789012 first.
+    names = {MANAGEMENT: "master", ids["Prod"]: "Prod", ids["Dev"]: "Dev"}
+    first, second, last = sorted(names)
+    assert runs(accounts="organization", strategy="bulk", accounts_per_task=2)[0] == "success"
+    assert latest_labels("list_users", 2) == {
+        f"accounts 1–2 · {names[first]} … {names[second]}",
+        f"{last} · {names[last]}",
+    }
+    assert latest_labels("enrich_users", 1) == {
+        f"accounts 1–3 · {names[first]} … {names[last]} · 5 users"
+    }
+    forget_state()
+    assert runs(accounts=[ids["Prod"]], strategy="bulk")[0] == "success"
+    assert latest_labels("list_users", 1) == {f"account {ids['Prod']}"}
+    assert latest_labels("enrich_users", 1) == {f"{ids['Prod']} · users 1–2"}
 
 
 @pytest.fixture
@@ -142,7 +160,8 @@ def test_a_denied_member_fails_only_its_branch_and_catches_up(denied_world, runs
     forget_state("aws_org")
     state, tasks, summary, events = runs(**conf)
     assert state == "failed"
-    assert sorted(tasks["list_users"]) == ["failed", "success"]
+    # One listing instance holds both: it hands on Dev, then fails naming Prod (red in the grid).
+    assert tasks["list_users"] == ["failed"]
     assert org_of(events) == {ids["Dev"]: {f"user.{ids['Dev']}"}}
     prod = summary["accounts"][ids["Prod"]]
     assert "AccessDenied" in prod["error"]
