@@ -235,7 +235,8 @@ class CommitCheckpointOperator(BaseOperator):
             if accepted < batches:
                 missed.append(sink)
                 figures["state"][sink] = (
-                    f"left as it was: {accepted} of {batches} parts accepted; "
+                    # "batches" (each account's parts of them): the inventory page reads this text
+                    f"left as it was: {accepted} of {batches} batches accepted; "
                     "the next run sends what this one could not"
                 )
             elif plan is None or is_backfill(context):

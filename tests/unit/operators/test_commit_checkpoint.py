@@ -189,7 +189,7 @@ def test_an_account_that_failed_in_a_shared_batch_keeps_its_state_and_the_other_
     assert saved == [B]
     summary = store.get("commit_checkpoint", XComKey.SUMMARY)
     assert summary["accounts"][A]["error"] == "enrichment: Throttling: slow"
-    assert summary["accounts"][A]["state"]["file"].startswith("left as it was: 0 of 1 parts")
+    assert summary["accounts"][A]["state"]["file"].startswith("left as it was: 0 of 1 batches")
     assert summary["accounts_failed"] == 1
 
 
