@@ -125,6 +125,8 @@ def test_an_account_that_fails_is_named_and_the_others_are_handed_on_before_the_
     add_users(iam, ["alice"])
     key = state_key(DAG_ID, "aws_default", OWN, "file")
     monkeypatch.setenv(f"AIRFLOW_VAR_{key.upper()}", "not json")  # OWN's state is corrupt
+    other = state_key(DAG_ID, "aws_default", OTHER, "file")  # (3.0.6 reads only the environment)
+    monkeypatch.setenv(f"AIRFLOW_VAR_{other.upper()}", SinkState().to_json())
     store = XComStore()
     op = lister(accounts=[OWN_ACCOUNT, OTHER_ACCOUNT], sinks=["file"], strategy="bulk")
     with pytest.raises(AirflowFailException, match=f"1 of 2 accounts could not be read: {OWN}"):
