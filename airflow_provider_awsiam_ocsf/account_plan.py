@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from airflow_provider_awsiam_ocsf.arn import is_account_id, role_arn
-from airflow_provider_awsiam_ocsf.contracts import AccountRef
+from airflow_provider_awsiam_ocsf.contracts import AccountGroup, AccountRef
 
 ACTIVE = "ACTIVE"
 DEFAULT_ROLE_SESSION_NAME = "airflow-iam-inventory"
@@ -63,21 +63,15 @@ def plan_accounts(
     own: str,
     partition: str,
     member_role_name: str,
-    limit: int,
 ) -> list[AccountRef]:
     """An :class:`AccountRef` per wanted account (duplicates dropped, order kept): the
     connection's ``own`` account is read with its credentials, every other one through its
-    member role. More than ``limit`` accounts (``[core] max_map_length``: ``list_users`` is mapped
-    over them) fails, as does an id that is not 12 digits."""
+    member role. An id that is not 12 digits fails. There is no limit on the number of accounts:
+    :func:`group_accounts` keeps the mapped instances under ``[core] max_map_length``."""
     wanted = list(dict.fromkeys(wanted))
     bad = [a for a in wanted if not is_account_id(a)]
     if bad:
         raise ValueError(f"accounts must be 12-digit ids, not {bad}")
-    if len(wanted) > limit:
-        raise ValueError(
-            f"{len(wanted)} accounts: more than [core] max_map_length ({limit}); "
-            "split them over several DAGs with lists of ids"
-        )
     return [
         account_ref(
             account,
@@ -86,3 +80,32 @@ def plan_accounts(
         )
         for account in wanted
     ]
+
+
+def accounts_per_group(accounts: int, per_task: int, limit: int) -> int:
+    """``per_task``, raised when that many accounts per task would make more than ``limit``
+    (``[core] max_map_length``) listing instances."""
+    if per_task < 1:
+        raise ValueError(f"accounts_per_task must be at least 1, not {per_task}")
+    return max(per_task, -(-accounts // max(limit, 1)))
+
+
+def group_label(first: int, refs: Sequence[AccountRef]) -> str:
+    """``accounts 1–25 · Prod … Sandbox-17`` (numbers in the run, from 1; first and last names);
+    one account keeps its own label. Never bare digits (native rendering makes them an int)."""
+    if len(refs) == 1:
+        return refs[0]["label"]
+    names = [r["name"] or r["account"] for r in (refs[0], refs[-1])]
+    return f"accounts {first}–{first + len(refs) - 1} · {names[0]} … {names[1]}"
+
+
+def group_accounts(refs: Sequence[AccountRef], per_group: int) -> list[AccountGroup]:
+    """The accounts in consecutive groups of ``per_group``, each read by one list_users
+    instance."""
+    groups = []
+    for start in range(0, len(refs), per_group):
+        chunk = list(refs[start : start + per_group])
+        groups.append(
+            AccountGroup(first=start + 1, label=group_label(start + 1, chunk), accounts=chunk)
+        )
+    return groups

@@ -24,7 +24,10 @@ class XComKey:
     CATALOG = "catalog"  # list_users[account]: account-wide facts (AccountCatalog as JSON)
     PLAN = "plan"  # list_users[account]: its DeliveryPlan (what each sink holds, minus deletions)
     BATCH = "batch_{index}"  # each task of a batch: its payload (UsersBatch, EventsBatch)
-    ERROR = "error"  # list_users[account]: why it failed (AccountError), pushed before raising
+    # list_users, enrich_users, the sinks: the accounts they could not do (AccountError list),
+    # pushed before the task fails or while it goes on with the others
+    ERROR = "error"
+    LISTINGS = "listings"  # list_users[group]: the GroupListing, also pushed when the task fails
     SUMMARY = "summary"  # enrich_users: its part of the run summary; commit_checkpoint: the run's
     STATE_UPDATES = "state_updates"  # to_ocsf: per sink, the users of the batch as now known
 
@@ -53,32 +56,94 @@ class AccountRef(TypedDict):
     label: str  # names the account's task instances; never the bare id (native rendering)
 
 
-class AccountError(TypedDict):
-    account: str
-    code: str  # the AWS error code, or the exception's class
-    message: str  # what failed and what to fix
+class AccountGroup(TypedDict):
+    """The accounts one list_users task instance reads, from resolve_accounts."""
+
+    first: int  # the run's number of the group's first account, from 1 (labels)
+    label: str  # e.g. "accounts 1–25 · Prod … Sandbox-17"; one account: its own label
+    accounts: list[AccountRef]
 
 
-class BatchRef(TypedDict):
-    """One batch of one account, as the mapped per-batch tasks are handed it (operators.base)."""
+class AccountError(TypedDict, total=False):
+    account: str  # required
+    code: str  # required: the AWS error code, or the exception's class
+    message: str  # required: what failed and what to fix
+    stage: str  # "listing", "enrichment", "delivery to <sink>"
+
+
+class ChunkRef(TypedDict):
+    """At most batch_size candidate users of one account, as list_users stashed them."""
 
     account: str
     role_arn: str | None  # how the account is read (AccountRef.role_arn)
-    index: int  # position of the batch in its account, from 0
-    label: str  # e.g. "123456789012 · users 1–500": names the mapped task instance in the UI
-    payload: dict[str, Any]  # XComRef as JSON: the batch's payload, from the task that made it
+    name: str | None  # the account's name (Organizations), for labels
+    number: int  # the account's number in the run, from 1 (labels)
+    index: int  # position of the chunk in its account, from 0
+    users: int  # candidate users in the chunk
+    tombstones: bool  # the chunk carries the account's deleted users
+    payload: dict[str, Any]  # XComRef as JSON: the chunk's UsersBatch
     catalog: dict[str, Any]  # XComRef as JSON: the account's AccountCatalog, from list_users
 
 
+class PartRef(TypedDict):
+    """One account's share of a batch: users ``[start, end)`` of one of its chunks."""
+
+    account: str
+    role_arn: str | None
+    name: str | None
+    number: int  # the account's number in the run, from 1
+    first_user: int  # the part's first user's position among its account's candidates, from 1
+    index: int  # the part's position in its account, from 0: its file is part-<index>
+    start: int
+    end: int
+    tombstones: bool  # this part carries its chunk's deleted users
+    payload: dict[str, Any]  # XComRef as JSON: the chunk
+    catalog: dict[str, Any]  # XComRef as JSON: the account's AccountCatalog
+
+
+class BatchRef(TypedDict):
+    """One batch of the run, as the mapped per-batch tasks are handed it (operators.base): up to
+    batch_size users of one or several accounts. The account and part identity travels here,
+    never in the map index (Airflow renumbers mapped instances after a failed upstream one)."""
+
+    index: int  # position of the batch in the run, from 0
+    label: str  # e.g. "123456789012 · users 1–500" or "accounts 3–40 · Dev … Test · 212 users"
+    parts: list[PartRef]
+    # XComRef as JSON of the batch's payload (a SharedPayload) from the task that made it;
+    # None as the batches task hands it out (each part names its chunk)
+    payload: dict[str, Any] | None
+
+
+class PartPayload(TypedDict):
+    account: str
+    index: int  # PartRef.index
+    batch: Any  # UsersBatch (enrich_users) or EventsBatch (to_ocsf)
+
+
+class SharedPayload(TypedDict):
+    """What enrich_users and to_ocsf stash for a batch: one entry per account part they did."""
+
+    parts: list[PartPayload]
+
+
 class AccountListing(TypedDict):
-    """What list_users[account] returns: the account's batches and its listing summary."""
+    """One account of what list_users[group] returns: its chunks and its listing summary."""
 
     account: str
     label: str
-    batches: list[BatchRef]
+    number: int  # the account's number in the run, from 1
+    batches: list[ChunkRef]
     summary: ListingSummary
     window_end: str  # ISO 8601: every event's metadata.logged_time
     plan: dict[str, Any] | None  # XComRef as JSON of the DeliveryPlan; None on backfill runs
+
+
+class GroupListing(TypedDict):
+    """What list_users[group] returns (and pushes under XComKey.LISTINGS, failed or not)."""
+
+    label: str
+    listings: list[AccountListing]  # the accounts read
+    errors: list[AccountError]  # the accounts that could not be read
 
 
 class TombstoneRef(TypedDict):
@@ -160,7 +225,7 @@ class EnrichmentSummary(TypedDict):
 class SinkReport(TypedDict, total=False):
     sink: str  # required in practice: "file" or "sekoia"
     account: str  # required in practice
-    index: int  # the batch's index in its account
+    index: int  # the part's index in its account
     events: int
     uri: str  # file sink: the part written
     requests: int  # sekoia sink: POSTs made

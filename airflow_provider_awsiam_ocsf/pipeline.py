@@ -5,11 +5,11 @@
     dag = build_inventory_dag("aws_iam_users_ocsf")
     prod = build_inventory_dag("aws_iam_users_ocsf_prod", aws_conn_id="aws_prod", sinks=["sekoia"])
 
-resolve_accounts → list_users (mapped per account) → batches → enrich_users (mapped per batch) →
-to_ocsf (mapped) → write_files / push_to_sekoia (mapped) → commit_checkpoint. Each sink gets the
-users it does not hold as they are now (new, changed, deleted); its state for an account moves
-only when it accepted every batch of that account. An account that cannot be read fails its own
-branch only.
+resolve_accounts → list_users (mapped per group of accounts) → batches → enrich_users (mapped per
+batch of users, small accounts sharing one) → to_ocsf (mapped) → write_files / push_to_sekoia
+(mapped) → commit_checkpoint. Each sink gets the users it does not hold as they are now (new,
+changed, deleted); its state for an account moves only when it accepted every part of that
+account. An account that cannot be read, at any stage, fails alone.
 Settings are DAG Params (typed, validated before any task runs, shown in the trigger form): the
 keyword arguments of :func:`build_inventory_dag` change their defaults, run conf overrides them
 per run. See the README.
@@ -53,11 +53,13 @@ from airflow_provider_awsiam_ocsf.operators.list_users import ListIamUsersOperat
 from airflow_provider_awsiam_ocsf.operators.push_to_sekoia import SekoiaPushOperator
 from airflow_provider_awsiam_ocsf.operators.refresh_from_events import RefreshFromEventsOperator
 from airflow_provider_awsiam_ocsf.operators.resolve_accounts import (
+    DEFAULT_ACCOUNTS_PER_TASK,
     DEFAULT_MEMBER_ROLE,
     ResolveAccountsOperator,
 )
 from airflow_provider_awsiam_ocsf.operators.to_ocsf import IamUsersToOcsfOperator
 from airflow_provider_awsiam_ocsf.operators.write_files import WriteOcsfFilesOperator
+from airflow_provider_awsiam_ocsf.per_account import DEFAULT_CONCURRENCY
 
 DAG_ID = "aws_iam_users_ocsf"
 # The first hourly interval; catchup is off, so only backfills reach back to it.
@@ -110,6 +112,22 @@ def inventory_params(**defaults: Any) -> dict[str, Param]:
             type="string",
             pattern=r"^[\w+=,.@/-]{1,512}$",
             description="Role assumed in every account other than the connection's own.",
+        ),
+        "accounts_per_task": Param(
+            DEFAULT_ACCOUNTS_PER_TASK,
+            type="integer",
+            minimum=1,
+            maximum=1000,
+            description="Accounts read by one list_users task instance (raised when needed to "
+            "stay under [core] max_map_length).",
+        ),
+        "account_concurrency": Param(
+            DEFAULT_CONCURRENCY,
+            type="integer",
+            minimum=1,
+            maximum=64,
+            description="Accounts read at once inside a list_users or enrich_users task "
+            "instance (each with its own session; IAM throttles per account).",
         ),
         "strategy": Param(
             "auto",
@@ -263,6 +281,7 @@ def inventory_tasks(
         aws_conn_id="{{ params.aws_conn_id }}",
         accounts="{{ params.accounts }}",
         member_role_name="{{ params.member_role_name }}",
+        accounts_per_task="{{ params.accounts_per_task }}",
     )
     listing = ListIamUsersOperator.partial(
         task_id="list_users",
@@ -274,13 +293,20 @@ def inventory_tasks(
         batch_size="{{ params.batch_size }}",
         settle_seconds="{{ params.settle_seconds }}",
         identities="{{ params.identities }}",
-    ).expand(account=accounts.output)
-    batches = FlattenBatchesOperator(task_id="batches", listings=listing.output)
+        concurrency="{{ params.account_concurrency }}",
+    ).expand(accounts=accounts.output)
+    # The keyed XCom, not the return value: a list_users instance that failed for some of its
+    # accounts pushed the others' listing before failing.
+    listed = XComArg(listing, key=XComKey.LISTINGS)
+    batches = FlattenBatchesOperator(
+        task_id="batches", listings=listed, batch_size="{{ params.batch_size }}"
+    )
     enriched = EnrichIamUsersOperator.partial(
         task_id="enrich_users",
         map_index_template=BATCH_LABEL_TEMPLATE,
         aws_conn_id="{{ params.aws_conn_id }}",
         access_key_ids="{{ params.access_key_ids }}",
+        concurrency="{{ params.account_concurrency }}",
         max_active_tis_per_dag=ENRICHMENT_CONCURRENCY,
     ).expand(batch=batches.output)
     events = IamUsersToOcsfOperator.partial(
@@ -335,8 +361,14 @@ def inventory_tasks(
         sinks="{{ params.sinks }}",
         accounts=accounts.output,
         skipped=XComArg(accounts, key=XComKey.SKIPPED),
-        listings=listing.output,
-        errors=XComArg(listing, key=XComKey.ERROR),
+        listings=listed,
+        errors=[
+            XComArg(listing, key=XComKey.ERROR),
+            XComArg(enriched, key=XComKey.ERROR),
+            XComArg(files, key=XComKey.ERROR),
+            XComArg(sekoia, key=XComKey.ERROR),
+        ],
+        batches=batches.output,
         updates=XComArg(events, key=XComKey.STATE_UPDATES),
         enrichments=XComArg(enriched, key=XComKey.SUMMARY),
         deliveries=[files.output, sekoia.output],

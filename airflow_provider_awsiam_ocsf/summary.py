@@ -70,10 +70,20 @@ def _figure(value: object) -> str:
     return "—" if value is None else str(value)
 
 
+# Past this many accounts, the summary prints each failed account's figures, not every one's
+# (they stay in the summary XCom): the log's first screen shows the totals and what failed.
+ACCOUNT_LINES_MAX = 20
+SKIPPED_SHOWN = 20
+
+
 def format_summary(summary: Mapping[str, object]) -> list[str]:
-    """One ``name  value`` line per figure, for the task log. Per-account figures get a line
-    each, per sink where they are per sink (``users_per_sink[123456789012 file]  new 2, …``)."""
+    """One ``name  value`` line per figure, for the task log: the run's totals first, then each
+    failed account's error (``error[<id>]``), then per-account figures, a line each, per sink
+    where they are per sink (``users_per_sink[123456789012 file]  new 2, …``): every account's
+    up to :data:`ACCOUNT_LINES_MAX` accounts, else the failed ones' only."""
     rows: list[tuple[str, object]] = []
+    accounts = summary.get("accounts")
+    accounts = accounts if isinstance(accounts, Mapping) else {}
     for name, value in summary.items():
         if name == "identity_center" and isinstance(value, Mapping):
             for figure, inner in value.items():
@@ -81,16 +91,31 @@ def format_summary(summary: Mapping[str, object]) -> list[str]:
                     rows.extend((f"identity_center.{figure}[{k}]", v) for k, v in inner.items())
                 else:
                     rows.append((f"identity_center.{figure}", inner))
-            continue
-        if name != "accounts" or not isinstance(value, Mapping):
+        elif name == "accounts_skipped" and isinstance(value, list) and len(value) > SKIPPED_SHOWN:
+            rows.append(
+                (name, [*value[:SKIPPED_SHOWN], f"… and {len(value) - SKIPPED_SHOWN} more"])
+            )
+        elif name != "accounts":
             rows.append((name, value))
-            continue
-        for account, figures in value.items():
-            for figure, inner in figures.items():
-                if figure in PER_SINK and isinstance(inner, Mapping):
-                    rows.extend((f"{figure}[{account} {sink}]", v) for sink, v in inner.items())
-                else:
-                    rows.append((f"{figure}[{account}]", inner))
+    failed = {a: f for a, f in accounts.items() if isinstance(f, Mapping) and f.get("error")}
+    rows.extend((f"error[{a}]", f["error"]) for a, f in failed.items())
+    shown = accounts if len(accounts) <= ACCOUNT_LINES_MAX else failed
+    for account, figures in shown.items():
+        for figure, inner in figures.items():
+            if figure == "error" and account in failed:
+                continue
+            if figure in PER_SINK and isinstance(inner, Mapping):
+                rows.extend((f"{figure}[{account} {sink}]", v) for sink, v in inner.items())
+            else:
+                rows.append((f"{figure}[{account}]", inner))
+    if len(shown) < len(accounts):
+        rows.append(
+            (
+                "accounts",
+                f"{len(accounts) - len(shown)} more, delivered: their figures are in "
+                "commit_checkpoint's XCom 'summary'",
+            )
+        )
     width = max((len(name) for name, _ in rows), default=0)
     return [f"{name.ljust(width)}  {_figure(value)}" for name, value in rows]
 

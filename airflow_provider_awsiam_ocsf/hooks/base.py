@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -99,11 +100,17 @@ def botocore_prints_keys() -> bool:
     return logging.getLogger("botocore").isEnabledFor(logging.DEBUG)
 
 
+# Accounts are read on threads of one task (list_users, enrich_users); masking a secret may send
+# a message to the task's supervisor, one at a time.
+_MASKING = threading.Lock()
+
+
 def mask_temporary_keys(keys: Iterable[str]) -> None:
     """Register temporary keys with Airflow's secrets masker when botocore could print them."""
     if botocore_prints_keys():
-        for secret in keys:
-            mask_secret(secret)
+        with _MASKING:
+            for secret in keys:
+                mask_secret(secret)
 
 
 def mask_sts_credentials(response_dict: dict[str, Any], **_: Any) -> None:

@@ -1,6 +1,10 @@
 """What every operator of the pipeline shares: the run kind, batches passed by reference, the
 batch label of mapped task instances, and the base class of sinks.
 
+A batch may hold the users of several accounts (small accounts share batches); each account's
+share is a part (:class:`PartRef`), and every per-batch task works part by part, so that one
+account failing in a shared batch drops that account's part only (:mod:`..per_account`).
+
 Batches travel between mapped tasks by reference, not by value. A mapped task expanded over a
 task's return value pulls that *whole* value to pick its item, so returning every batch from one
 task would make each of N mapped instances download all N batches. Instead a producer pushes each
@@ -19,8 +23,11 @@ from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.common.compat.sdk import AirflowSkipException, BaseOperator, Context
 
 from airflow_provider_awsiam_ocsf.contracts import (
+    AccountError,
     BatchRef,
     EventsBatch,
+    PartPayload,
+    SharedPayload,
     SinkReport,
     XComKey,
     XComRef,
@@ -30,11 +37,12 @@ from airflow_provider_awsiam_ocsf.event_schedule import event_extras
 from airflow_provider_awsiam_ocsf.hooks.iam import IamHook
 from airflow_provider_awsiam_ocsf.iam_events import message_bodies
 from airflow_provider_awsiam_ocsf.outlet_extra import delivery_extra
+from airflow_provider_awsiam_ocsf.per_account import first_failure, is_permanent
 
 # Give it to ``.partial(map_index_template=...)`` so mapped instances are named by their batch.
 # It reads the rendered ``batch`` argument, so an instance that fails early is labelled too.
 BATCH_LABEL_TEMPLATE = "{{ task.batch['label'] }}"
-ACCOUNT_LABEL_TEMPLATE = "{{ task.account['label'] }}"
+ACCOUNT_LABEL_TEMPLATE = "{{ task.accounts['label'] }}"
 
 
 def is_backfill(context: Context) -> bool:
@@ -143,18 +151,54 @@ class BatchOperator(BaseOperator):
         """Also offer the label as ``{{ batch_label }}`` (the previous label template)."""
         context["batch_label"] = self.batch["label"]  # type: ignore[typeddict-unknown-key]
 
-    def payload(self, context: Context) -> Any:
-        return fetch(context, self.batch["payload"])
+    def payload(self, context: Context) -> SharedPayload:
+        """What the previous task made of this batch (one entry per account part it did)."""
+        ref = self.batch["payload"]
+        if ref is None:
+            raise ValueError(f"{self.batch['label']}: no payload handed on to this task")
+        return fetch(context, ref)
 
-    def pass_on(self, context: Context, payload: Any) -> BatchRef:
+    def pass_on(self, context: Context, payload: SharedPayload) -> BatchRef:
         """Stash this task's result for the batch and return the batch, pointing at it."""
         key = XComKey.BATCH.format(index=self.batch["index"])
         return BatchRef(**{**self.batch, "payload": stash(context, payload, key).as_json()})
 
+    def part_label(self, part: PartPayload) -> str:
+        return f"{part['account']} (part {part['index']})"
+
+    def settle_failures(
+        self, context: Context, errors: list[AccountError], outcomes: dict[Any, Any], done: int
+    ) -> None:
+        """Keep the accounts that failed in this batch for the run summary (XCom ``error``);
+        fail the task only when none of its parts got through (Airflow then retries it)."""
+        if not errors:
+            return
+        context["ti"].xcom_push(key=XComKey.ERROR, value=errors)
+        for error in errors:
+            self.log.error(
+                "%s: account %s failed at %s: %s",
+                self.batch["label"],
+                error["account"],
+                error.get("stage"),
+                error["message"],
+            )
+        if done == 0:
+            failure = first_failure(outcomes)
+            if failure is not None:
+                raise failure
+        self.log.warning(
+            "%s: %d account(s) failed, the other parts go on; the run will end failed naming "
+            "them, their state stays, the next run sends what they missed",
+            self.batch["label"],
+            len(errors),
+        )
+
 
 class SinkOperator(BatchOperator):
-    """Delivers the events of one batch meant for this sink; skipped when the run's sinks do not
-    name it. ``deliver`` is called with this sink's events only (possibly none).
+    """Delivers the events of one batch meant for this sink, account part by account part;
+    skipped when the run's sinks do not name it. ``deliver`` is called with one part's events
+    for this sink (possibly none) and returns its report; a part that fails is that account's
+    failure only (:meth:`BatchOperator.settle_failures`).
 
     :param sinks: the sinks selected for the run; ``None`` means this one (templated)
     """
@@ -167,26 +211,65 @@ class SinkOperator(BatchOperator):
         super().__init__(**kwargs)
         self.sinks = sinks
 
-    def execute(self, context: Context) -> SinkReport:
+    def execute(self, context: Context) -> list[SinkReport]:
         self.start_batch(context)
         if self.sinks is not None and self.sink_name not in self.sinks:
             raise AirflowSkipException(
                 f"sink {self.sink_name!r} not in this run's sinks {self.sinks}"
             )
-        batch: EventsBatch = self.payload(context)
-        events = [batch["events"][i] for i in batch["send"].get(self.sink_name, [])]
-        report = self.deliver(context, events)
-        report["account"], report["index"] = self.batch["account"], self.batch["index"]
-        extra = delivery_extra(self.sink_name, events)  # shown in the Assets view
+        parts = self.payload(context)["parts"]
+        reports: list[SinkReport] = []
+        errors: list[AccountError] = []
+        outcomes: dict[Any, Any] = {}
+        every: list[dict] = []
+        for part, report in self.deliver_parts(context, parts):
+            key = (part["account"], part["index"])
+            if isinstance(report, Exception):
+                outcomes[key] = report
+                errors.append(
+                    AccountError(
+                        account=part["account"],
+                        code=type(report).__name__,
+                        message=str(report),
+                        stage=f"delivery to {self.sink_name}",
+                    )
+                )
+                continue
+            outcomes[key] = report
+            report["account"], report["index"] = part["account"], part["index"]
+            reports.append(report)
+            every.extend(self.events_of(part))
+        extra = delivery_extra(self.sink_name, every)  # shown in the Assets view
         for outlet in self.outlets:
             context["outlet_events"][outlet].extra.update(extra)
         self.log.info(
-            "%s: %s sink delivered %d events",
+            "%s: %s sink delivered %d events of %d account part(s)",
             self.batch["label"],
             self.sink_name,
-            report.get("events", 0),
+            sum(r.get("events", 0) for r in reports),
+            len(reports),
         )
-        return report
+        self.settle_failures(context, errors, outcomes, done=len(reports) if parts else 1)
+        return reports
 
-    def deliver(self, context: Context, events: list[dict]) -> SinkReport:
+    def events_of(self, part: PartPayload) -> list[dict]:
+        batch: EventsBatch = part["batch"]
+        return [batch["events"][i] for i in batch["send"].get(self.sink_name, [])]
+
+    def deliver_parts(
+        self, context: Context, parts: list[PartPayload]
+    ) -> list[tuple[PartPayload, SinkReport | Exception]]:
+        """Each part's report, or what it raised (a refusal of the whole sink, an
+        ``AirflowFailException``, is raised at once: no other part would get through)."""
+        results: list[tuple[PartPayload, SinkReport | Exception]] = []
+        for part in parts:
+            try:
+                results.append((part, self.deliver(context, part, self.events_of(part))))
+            except Exception as error:
+                if is_permanent(error) and not results:
+                    raise
+                results.append((part, error))
+        return results
+
+    def deliver(self, context: Context, part: PartPayload, events: list[dict]) -> SinkReport:
         raise NotImplementedError

@@ -13,11 +13,14 @@ from airflow.providers.common.compat.sdk import AirflowFailException, BaseOperat
 from airflow_provider_awsiam_ocsf.collection_plan import as_sinks
 from airflow_provider_awsiam_ocsf.contracts import (
     AccountError,
+    AccountGroup,
     AccountListing,
     AccountRef,
     AccountSummary,
+    BatchRef,
     BatchUpdate,
     DeliveryPlan,
+    GroupListing,
     RunSummary,
     SinkReport,
     XComKey,
@@ -47,13 +50,15 @@ class CommitCheckpointOperator(BaseOperator):
     about, so accounts, listings and errors are paired by account id, never by position.
 
     :param sinks: the run's sinks (templated)
-    :param accounts: the :class:`AccountRef` of each account to read, from ``resolve_accounts``
-        (templated)
+    :param accounts: the :class:`AccountGroup` s of the accounts to read, from
+        ``resolve_accounts`` (templated)
     :param skipped: the accounts of the organisation not read, from ``resolve_accounts``
         (templated)
-    :param listings: each account's :class:`AccountListing`, mapped (templated)
-    :param errors: the :class:`AccountError` of each account whose listing failed, mapped
-        (templated)
+    :param listings: each list_users instance's :class:`GroupListing`, mapped (templated)
+    :param errors: the :class:`AccountError` s of every task that failed for some accounts:
+        listing, enrichment, delivery; mapped (templated)
+    :param batches: the run's batches (``batches``): how many parts each account must have
+        delivered to each sink (templated)
     :param updates: each batch's :class:`BatchUpdate`, pushed by ``to_ocsf`` (templated)
     :param enrichments: the enrichment summaries, mapped (templated)
     :param deliveries: the sink reports, mapped (templated)
@@ -69,6 +74,7 @@ class CommitCheckpointOperator(BaseOperator):
         "skipped",
         "listings",
         "errors",
+        "batches",
         "updates",
         "enrichments",
         "deliveries",
@@ -86,6 +92,7 @@ class CommitCheckpointOperator(BaseOperator):
         skipped: Any = (),
         listings: Any = (),
         errors: Any = (),
+        batches: Any = (),
         updates: Any = (),
         enrichments: Any = (),
         deliveries: Any = (),
@@ -101,6 +108,7 @@ class CommitCheckpointOperator(BaseOperator):
         self.skipped = skipped
         self.listings = listings
         self.errors = errors
+        self.batches = batches
         self.updates = updates
         self.enrichments = enrichments
         self.deliveries = deliveries
@@ -115,13 +123,18 @@ class CommitCheckpointOperator(BaseOperator):
             raise AirflowFailException(
                 "the accounts were not resolved: no account read, no state written"
             )
-        accounts: list[AccountRef] = flatten(self.accounts)
+        groups: list[AccountGroup] = flatten(self.accounts)
+        accounts: list[AccountRef] = [ref for group in groups for ref in group["accounts"]]
+        found: list[GroupListing] = flatten(self.listings)
         listed: dict[str, AccountListing] = {
-            listing["account"]: listing for listing in flatten(self.listings)
+            listing["account"]: listing for group in found for listing in group["listings"]
         }
-        errors: dict[str, AccountError] = {
-            error["account"]: error for error in flatten(self.errors)
-        }
+        errors: dict[str, list[AccountError]] = {}
+        for error in flatten(self.errors):
+            errors.setdefault(error["account"], []).append(error)
+        parts = Counter(
+            part["account"] for batch in _batches(self.batches) for part in batch["parts"]
+        )
         reports: list[SinkReport] = flatten(self.deliveries)
         updates: list[BatchUpdate] = flatten(self.updates)
         sinks = as_sinks(self.sinks)
@@ -139,27 +152,39 @@ class CommitCheckpointOperator(BaseOperator):
         for ref in accounts:
             account = ref["account"]
             listing = listed.get(account)
+            reason = "; ".join(describe(e) for e in errors.get(account, []))
             if listing is None:
-                error = errors.get(account)
-                reason = f"{error['code']}: {error['message']}" if error else "not listed"
-                summary["accounts"][account] = AccountSummary(label=ref["label"], error=reason)
-                failed.append(f"{ref['label']} ({error['code'] if error else 'not listed'})")
+                summary["accounts"][account] = AccountSummary(
+                    label=ref["label"], error=reason or "not listed"
+                )
+                failed.append(f"{ref['label']} ({codes(errors.get(account)) or 'not listed'})")
                 continue
             plan: DeliveryPlan | None = None
             if listing["plan"] is not None:
                 plan = fetch(context, listing["plan"])
-            figures, missed = self.commit_account(context, listing, plan, updates, reports, sinks)
+            # Parts >= chunks; the chunks alone when the batches task failed (nothing delivered).
+            expected = max(parts[account], len(listing["batches"]))
+            figures, missed = self.commit_account(
+                context, listing, expected, plan, updates, reports, sinks
+            )
+            if reason:
+                figures["error"] = reason
             summary["accounts"][account] = figures
-            failed.extend(f"{ref['label']}: sink {sink}" for sink in missed)
+            if missed:
+                why = codes(errors.get(account)) or "batches missing"
+                failed.append(f"{ref['label']}: sink {', '.join(missed)} ({why})")
         summary["accounts_read"] = len(listed)
-        summary["accounts_failed"] = len(accounts) - len(listed)
+        summary["accounts_failed"] = len(failed)
         failed.extend(self.add_identity_center(context, summary))
         self.log.info("Run summary:\n%s", "\n".join(format_summary(summary)))
         context["ti"].xcom_push(key=XComKey.SUMMARY, value=summary)  # failed runs' too
         if failed:
+            shown = failed[:FAILED_SHOWN]
+            more = f" and {len(failed) - len(shown)} more" if len(failed) > len(shown) else ""
             raise AirflowFailException(
-                f"not delivered: {', '.join(failed)}; their state was left as it was, the next "
-                "run sends what this one could not (see the run summary above)"
+                f"not delivered: {', '.join(shown)}{more}; their state was left as it was, the "
+                "next run sends what this one could not (see the run summary above for the "
+                "cause and the fix of each)"
             )
 
     def add_identity_center(self, context: Context, summary: RunSummary) -> list[str]:
@@ -188,12 +213,14 @@ class CommitCheckpointOperator(BaseOperator):
         self,
         context: Context,
         listing: AccountListing,
+        batches: int,
         plan: DeliveryPlan | None,
         updates: list[BatchUpdate],
         reports: list[SinkReport],
         sinks: list[str],
     ) -> tuple[AccountSummary, list[str]]:
-        account, batches = listing["account"], len(listing["batches"])
+        """Commit each sink that accepted all ``batches`` parts of the account."""
+        account = listing["account"]
         figures = AccountSummary(
             label=listing["label"],
             users_listed=listing["summary"]["users_listed"],
@@ -208,6 +235,7 @@ class CommitCheckpointOperator(BaseOperator):
             if accepted < batches:
                 missed.append(sink)
                 figures["state"][sink] = (
+                    # "batches" (each account's parts of them): the inventory page reads this text
                     f"left as it was: {accepted} of {batches} batches accepted; "
                     "the next run sends what this one could not"
                 )
@@ -249,6 +277,26 @@ class CommitCheckpointOperator(BaseOperator):
             f"committed {key}: {len(state.users)} users, {len(text)} bytes "
             f"({per_user:.0f} per user), checkpoint {state.checkpoint:%Y-%m-%dT%H:%M:%SZ}"
         )
+
+
+FAILED_SHOWN = 20  # accounts named in the task's error; the summary names every one
+
+
+def _batches(value: Any) -> list[BatchRef]:
+    if value is None:
+        return []
+    return list(value[:]) if not isinstance(value, dict) else [value]  # type: ignore[list-item]
+
+
+def describe(error: AccountError) -> str:
+    """``listing: AccessDenied: <message naming the fix>``."""
+    return f"{error.get('stage', 'listing')}: {error['code']}: {error['message']}"
+
+
+def codes(errors: list[AccountError] | None) -> str:
+    return ", ".join(
+        dict.fromkeys(f"{e['code']} at {e.get('stage', 'listing')}" for e in errors or [])
+    )
 
 
 def sink_counts(plan: DeliveryPlan | None, updates: list[BatchUpdate], sink: str) -> dict:

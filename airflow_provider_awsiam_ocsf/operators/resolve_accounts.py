@@ -9,8 +9,13 @@ from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.providers.common.compat.sdk import Context
 
-from airflow_provider_awsiam_ocsf.account_plan import plan_accounts, split_active
-from airflow_provider_awsiam_ocsf.contracts import AccountRef, XComKey
+from airflow_provider_awsiam_ocsf.account_plan import (
+    accounts_per_group,
+    group_accounts,
+    plan_accounts,
+    split_active,
+)
+from airflow_provider_awsiam_ocsf.contracts import AccountGroup, AccountRef, XComKey
 from airflow_provider_awsiam_ocsf.hooks.iam import IamHook
 from airflow_provider_awsiam_ocsf.hooks.organizations import OrganizationsHook
 from airflow_provider_awsiam_ocsf.operators.base import (
@@ -20,6 +25,8 @@ from airflow_provider_awsiam_ocsf.operators.base import (
 )
 
 DEFAULT_MEMBER_ROLE = "iam-inventory-reader"
+# Accounts read by one list_users task instance (SPEC §8.1: ⌈accounts / 25⌉ listing instances).
+DEFAULT_ACCOUNTS_PER_TASK = 25
 
 
 class ResolveAccountsOperator(AwsBaseOperator[IamHook]):
@@ -31,10 +38,13 @@ class ResolveAccountsOperator(AwsBaseOperator[IamHook]):
     The connection's own account is read with its credentials, every other one through
     ``sts:AssumeRole`` on ``arn:<partition>:iam::<id>:role/<member_role_name>``.
 
-    Returns an :class:`AccountRef` per account.
+    Returns the accounts in :class:`AccountGroup` s of ``accounts_per_task``, one per list_users
+    instance; more when that would make more instances than ``[core] max_map_length`` (so there
+    is no limit on the number of accounts).
 
     :param accounts: ``"self"``, ``"organization"`` or a list of 12-digit ids (templated)
     :param member_role_name: the role assumed in every other account (templated)
+    :param accounts_per_task: accounts per list_users task instance (templated)
     :param aws_conn_id: the ``aws`` connection (templated)
     :param region_name: AWS region of the clients (templated)
     :param verify: whether to verify SSL certificates (templated)
@@ -42,7 +52,9 @@ class ResolveAccountsOperator(AwsBaseOperator[IamHook]):
     """
 
     aws_hook_class = IamHook
-    template_fields: Sequence[str] = aws_template_fields("accounts", "member_role_name")
+    template_fields: Sequence[str] = aws_template_fields(
+        "accounts", "member_role_name", "accounts_per_task"
+    )
     ui_color = "#fff3bf"
 
     def __init__(
@@ -50,13 +62,15 @@ class ResolveAccountsOperator(AwsBaseOperator[IamHook]):
         *,
         accounts: str | Sequence[str] = "self",
         member_role_name: str = DEFAULT_MEMBER_ROLE,
+        accounts_per_task: int | str = DEFAULT_ACCOUNTS_PER_TASK,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.accounts = accounts
         self.member_role_name = member_role_name
+        self.accounts_per_task = accounts_per_task
 
-    def execute(self, context: Context) -> list[AccountRef]:
+    def execute(self, context: Context) -> list[AccountGroup]:
         skipped: list[dict] = []
         if event_messages(context, self.dag_id) is not None:
             # commit_checkpoint renders this XCom before it can stand aside too.
@@ -70,14 +84,32 @@ class ResolveAccountsOperator(AwsBaseOperator[IamHook]):
             # resolves and that task fails with its own message.
             context["ti"].xcom_push(key=XComKey.SKIPPED, value=skipped)
         refs = self.account_refs(own, wanted, names)
+        limit = max_map_length()
+        per_group = accounts_per_group(len(refs), int(self.accounts_per_task), limit)
+        if per_group != int(self.accounts_per_task):
+            self.log.warning(
+                "%d accounts at %s per task would make more list_users instances than [core] "
+                "max_map_length (%d): reading %d per task",
+                len(refs),
+                self.accounts_per_task,
+                limit,
+                per_group,
+            )
+        groups = group_accounts(refs, per_group)
         self.log.info(
-            "Reading %d account(s): %s; own account %s; skipped (not ACTIVE): %s",
+            "Reading %d account(s) in %d listing task(s) of up to %d; own account %s; "
+            "skipped (not ACTIVE): %d",
             len(refs),
-            ", ".join(r["label"] for r in refs),
+            len(groups),
+            per_group,
             own,
-            skipped or "none",
+            len(skipped),
         )
-        return refs
+        for group in groups[:20]:
+            self.log.info("  %s", group["label"])
+        if len(groups) > 20:
+            self.log.info("  … and %d more listing tasks", len(groups) - 20)
+        return groups
 
     def account_refs(self, own: str, wanted: Any, names: Any) -> list[AccountRef]:
         """The accounts to read (:func:`plan_accounts`), each with its member role."""
@@ -87,7 +119,6 @@ class ResolveAccountsOperator(AwsBaseOperator[IamHook]):
             own=own,
             partition=self.hook.conn_partition,
             member_role_name=self.member_role_name,
-            limit=max_map_length(),
         )
 
     def wanted_accounts(

@@ -7,7 +7,7 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import Context
 
-from airflow_provider_awsiam_ocsf.contracts import SinkReport
+from airflow_provider_awsiam_ocsf.contracts import PartPayload, SinkReport
 from airflow_provider_awsiam_ocsf.operators.base import SinkOperator, data_interval, is_backfill
 from airflow_provider_awsiam_ocsf.sinks.ndjson_files import (
     default_output_uri,
@@ -27,9 +27,10 @@ def run_folder(context: Context) -> str:
 
 
 class WriteOcsfFilesOperator(SinkOperator):
-    """Write a batch to ``<output_uri>/account=<id>/<run folder>/part-<index>.ndjson``,
-    replacing old tries;
-    a batch with nothing for this sink writes no file.
+    """Write each account part of a batch to
+    ``<output_uri>/account=<id>/<run folder>/part-<index>.ndjson`` (``index``: the part's
+    position in its account, so a batch shared by several accounts writes one file in each
+    account's folder), replacing old tries; a part with nothing for this sink writes no file.
 
     :param batch: the batch of OCSF events (templated; mapped over)
     :param sinks: the run's sinks; the task skips unless they name ``file`` (templated)
@@ -50,14 +51,14 @@ class WriteOcsfFilesOperator(SinkOperator):
         self.output_uri = output_uri
         self.aws_conn_id = aws_conn_id
 
-    def deliver(self, context: Context, events: list[dict]) -> SinkReport:
+    def deliver(self, context: Context, part: PartPayload, events: list[dict]) -> SinkReport:
         if not events:
             return SinkReport(sink=self.sink_name, events=0)
         folder = (
             output_folder(self.output_uri or default_output_uri(self.dag_id), self.aws_conn_id)
-            / f"account={self.batch['account']}"
+            / f"account={part['account']}"
             / run_folder(context)
         )
-        target = folder / f"part-{self.batch['index']:05d}.ndjson"
+        target = folder / f"part-{part['index']:05d}.ndjson"
         write_atomically(target, encode_ndjson(events))
         return SinkReport(sink=self.sink_name, events=len(events), uri=str(target))

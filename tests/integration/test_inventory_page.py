@@ -213,7 +213,7 @@ def test_the_sink_asset_events_carry_per_account_counts(organisation, dag_runs):
             session.query(AssetEvent)
             .filter(AssetEvent.source_dag_id == DAG_ID, AssetEvent.source_task_id == "write_files")
             .order_by(AssetEvent.id.desc())
-            .limit(3)
+            .limit(1)  # the three small accounts share one batch: one write_files instance
             .all()
         )
         extras = [e.extra for e in events]

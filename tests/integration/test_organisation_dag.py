@@ -4,6 +4,7 @@ Airflow with dag.test, moto's IAM, STS and Organizations over HTTP)."""
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
@@ -59,7 +60,9 @@ def test_organization_reads_every_active_account_once(organisation, runs):
     }
     assert summary["accounts_read"] == 3 and summary["accounts_failed"] == 0
     assert any(s.startswith(ids["Old"]) and "SUSPENDED" in s for s in summary["accounts_skipped"])
-    assert tasks["list_users"] == ["success"] * 3
+    # Three small accounts: one listing instance, one batch shared by all three.
+    assert tasks["list_users"] == ["success"]
+    assert tasks["enrich_users"] == tasks["write_files"] == ["success"]
     for account in (MANAGEMENT, ids["Prod"], ids["Dev"]):
         assert sink_state(account=account)["account"] == account
     state, _, summary, again = runs(accounts="organization", strategy="bulk")
@@ -76,20 +79,36 @@ def test_a_list_of_ids_reads_only_those(organisation, runs, tmp_path):
     assert list(summary["accounts"]) == [ids["Dev"]]
 
 
-def test_mapped_instances_are_labelled_by_account(organisation, runs):
+def latest_labels(task_id: str, limit: int) -> set[str]:
     from tests.support.airflow_compat import TaskInstance, create_session
 
-    ids = organisation
-    assert runs(accounts="organization", strategy="bulk")[0] == "success"
     with create_session() as session:
-        labels = {
+        return {
             ti.rendered_map_index
             for ti in session.query(TaskInstance)
-            .filter_by(task_id="enrich_users")
+            .filter_by(task_id=task_id)
             .order_by(TaskInstance.start_date.desc())
-            .limit(3)
+            .limit(limit)
         }
-    assert f"{ids['Prod']} · users 1–2" in labels
+
+
+def test_mapped_instances_are_labelled_by_the_accounts_they_hold(organisation, runs):
+    ids = organisation
+    # Accounts are numbered in id order: the management account 123456789012 first.
+    names = {MANAGEMENT: "master", ids["Prod"]: "Prod", ids["Dev"]: "Dev"}
+    first, second, last = sorted(names)
+    assert runs(accounts="organization", strategy="bulk", accounts_per_task=2)[0] == "success"
+    assert latest_labels("list_users", 2) == {
+        f"accounts 1–2 · {names[first]} … {names[second]}",
+        f"{last} · {names[last]}",
+    }
+    assert latest_labels("enrich_users", 1) == {
+        f"accounts 1–3 · {names[first]} … {names[last]} · 5 users"
+    }
+    forget_state()
+    assert runs(accounts=[ids["Prod"]], strategy="bulk")[0] == "success"
+    assert latest_labels("list_users", 1) == {f"account {ids['Prod']}"}
+    assert latest_labels("enrich_users", 1) == {f"{ids['Prod']} · users 1–2"}
 
 
 @pytest.fixture
@@ -125,9 +144,9 @@ def denied_world(monkeypatch):
         monkeypatch.setenv("AIRFLOW_CONN_AWS_ORG", json.dumps(conn))
         set_enforcement(endpoint, on=True)
 
-        def lift() -> None:
+        def lift(deny: bool = False) -> None:
             set_enforcement(endpoint, on=False)
-            policy(deny=False)
+            policy(deny=deny)
             set_enforcement(endpoint, on=True)
 
         try:
@@ -142,7 +161,8 @@ def test_a_denied_member_fails_only_its_branch_and_catches_up(denied_world, runs
     forget_state("aws_org")
     state, tasks, summary, events = runs(**conf)
     assert state == "failed"
-    assert sorted(tasks["list_users"]) == ["failed", "success"]
+    # One listing instance holds both: it hands on Dev, then fails naming Prod (red in the grid).
+    assert tasks["list_users"] == ["failed"]
     assert org_of(events) == {ids["Dev"]: {f"user.{ids['Dev']}"}}
     prod = summary["accounts"][ids["Prod"]]
     assert "AccessDenied" in prod["error"]
@@ -164,3 +184,96 @@ def test_a_denied_member_fails_only_its_branch_and_catches_up(denied_world, runs
         "account, role and AWS code; the other account delivered and committed; the next run "
         "delivered the denied one",
     )
+
+
+def test_an_account_refused_mid_run_at_enrichment_fails_alone_in_its_shared_batch(
+    denied_world, runs, monkeypatch
+):
+    """Prod's role is assumable while the accounts are listed, then refused (an explicit Deny)
+    before the users are enriched (per_user reads each user): Prod and Dev share one batch."""
+    from airflow_provider_awsiam_ocsf.operators.enrich_users import EnrichIamUsersOperator
+
+    _, ids, lift = denied_world
+    lift()  # Prod readable at listing
+    enrich = EnrichIamUsersOperator.execute
+
+    def deny_then_enrich(self, context):
+        lift(deny=True)
+        return enrich(self, context)
+
+    monkeypatch.setattr(EnrichIamUsersOperator, "execute", deny_then_enrich)
+    conf = {"accounts": [ids["Prod"], ids["Dev"]], "aws_conn_id": "aws_org", "strategy": "per_user"}
+    forget_state("aws_org")
+    state, tasks, summary, events = runs(**conf)
+    assert state == "failed"
+    assert tasks["list_users"] == tasks["enrich_users"] == ["success"]  # one shared batch, on
+    assert tasks["commit_checkpoint"] == ["failed"]
+    assert org_of(events) == {ids["Dev"]: {f"user.{ids['Dev']}"}}
+    prod = summary["accounts"][ids["Prod"]]
+    assert prod["error"].startswith("enrichment: ") and "AccessDenied" in prod["error"]
+    assert "iam-inventory-reader" in prod["error"]  # names the role to fix
+    assert sink_state(aws_conn_id="aws_org", account=ids["Prod"]) is None
+    assert sink_state(aws_conn_id="aws_org", account=ids["Dev"]) is not None
+
+    monkeypatch.setattr(EnrichIamUsersOperator, "execute", enrich)
+    lift()
+    state, _, summary, events = runs(**conf)
+    assert state == "success"
+    assert org_of(events) == {ids["Prod"]: {f"user.{ids['Prod']}"}}  # caught up; Dev had it
+    forget_state("aws_org")
+
+
+def test_an_account_whose_delivery_fails_in_a_shared_batch_fails_alone_and_catches_up(
+    organisation, runs, tmp_path
+):
+    ids = organisation
+    conf = {"accounts": [ids["Prod"], ids["Dev"]], "strategy": "bulk"}
+    # A file where Prod's folder of the first run's output would be: only its part cannot be
+    # written (the dag_runs fixture writes run N into tmp_path/runN).
+    (tmp_path / "run1").mkdir()
+    (tmp_path / "run1" / f"account={ids['Prod']}").write_text("not a folder")
+    state, tasks, summary, events = runs(**conf)
+    assert state == "failed"
+    assert tasks["write_files"] == ["success"]  # the batch both share; Dev's part written
+    assert org_of(events) == {ids["Dev"]: {"d1.dev", "d2.dev"}}
+    assert summary["accounts"][ids["Prod"]]["error"].startswith("delivery to file: ")
+    assert sink_state(account=ids["Prod"]) is None
+    assert sink_state(account=ids["Dev"]) is not None
+
+    state, _, _, events = runs(**conf)
+    assert state == "success"
+    assert org_of(events) == {ids["Prod"]: {"p1.prod", "p2.prod"}}
+
+
+def test_task_instances_grow_with_users_not_accounts_and_max_map_length_caps_nothing(
+    runs, monkeypatch
+):
+    """40 accounts of 2 users, 5 accounts per listing task, batches of 20, and a
+    max_map_length of 4: fewer than the 40 accounts, or the 8 listing tasks at 5 a task.
+    (A moto of its own, without AWS managed policies: loading them into 60 accounts is slow.)"""
+    with moto_server_process(managed_policies=False) as endpoint:
+        conn = json.loads(aws_connection_json(endpoint, retries={"max_attempts": 2}))
+        monkeypatch.setenv("AIRFLOW_CONN_AWS_SCALE", json.dumps(conn))
+        accounts = [str(300000000000 + n) for n in range(40)]
+        for account in accounts:
+            member = member_client(endpoint, account)
+            for n in range(2):
+                member.create_user(UserName=f"u{n}.{account}")
+        monkeypatch.setenv("AIRFLOW__CORE__MAX_MAP_LENGTH", "4")
+        forget_state("aws_scale")
+        state, tasks, summary, events = runs(
+            accounts=accounts,
+            aws_conn_id="aws_scale",
+            strategy="bulk",
+            accounts_per_task=5,
+            batch_size=20,
+        )
+    assert state == "success", summary
+    users = 40 * 2
+    assert {a: len(u) for a, u in org_of(events).items()} == {a: 2 for a in accounts}
+    assert len(tasks["list_users"]) == 4  # 10 accounts a task: 8 would pass max_map_length
+    assert len(tasks["enrich_users"]) == math.ceil(users / 20)
+    instances = sum(len(states) for states in tasks.values())  # skipped ones included
+    assert instances <= 20 + 4 * math.ceil(users / 20) + math.ceil(40 / 5)
+    assert all(sink_state(aws_conn_id="aws_scale", account=a) for a in accounts)
+    forget_state("aws_scale")

@@ -50,7 +50,8 @@ def test_two_pipelines_in_one_dag_each_read_their_own_values(iam, airflow_home, 
         run = dag.test()
         assert str(run.state) == "success"
         for group in GROUPS:
-            [listing] = xcoms(run.run_id, f"{group}.list_users", "return_value")
+            [group_listing] = xcoms(run.run_id, f"{group}.list_users", "return_value")
+            [listing] = group_listing["listings"]
             [batch] = listing["batches"]
             assert (
                 batch["payload"]["task_id"] == batch["catalog"]["task_id"] == f"{group}.list_users"

@@ -102,12 +102,13 @@ def _free_port() -> int:
 
 
 @contextmanager
-def moto_server_process(timeout: float = 20.0) -> Iterator[str]:
-    """``python -m moto.server`` in its own process (AWS managed policies loaded); yields its
-    endpoint and stops it on exit."""
+def moto_server_process(timeout: float = 20.0, managed_policies: bool = True) -> Iterator[str]:
+    """``python -m moto.server`` in its own process (AWS managed policies loaded unless
+    ``managed_policies`` is False: loading them into each of many accounts costs seconds);
+    yields its endpoint and stops it on exit."""
     port = _free_port()
     endpoint = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
+    env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": str(managed_policies).lower()}
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],

@@ -8,6 +8,10 @@ import datetime as dt
 import pytest
 
 from airflow_provider_awsiam_ocsf.account_plan import (
+    account_ref,
+    accounts_per_group,
+    group_accounts,
+    group_label,
     plan_accounts,
     split_active,
     valid_role_session_name,
@@ -167,7 +171,6 @@ def test_accounts_other_than_the_own_are_read_through_their_member_role():
         own="123456789012",
         partition="aws-us-gov",
         member_role_name="audit/reader",
-        limit=1024,
     )
     assert refs == [
         {
@@ -185,9 +188,33 @@ def test_accounts_other_than_the_own_are_read_through_their_member_role():
     ]
 
 
-def test_more_accounts_than_the_limit_or_a_bad_id_are_refused():
+def test_a_bad_id_is_refused_and_any_number_of_accounts_is_planned():
     plan = dict(own="123456789012", partition="aws", member_role_name="r")
-    with pytest.raises(ValueError, match=r"3 accounts: more than \[core\] max_map_length \(2\)"):
-        plan_accounts(["111111111111", "222222222222", "333333333333"], {}, limit=2, **plan)
     with pytest.raises(ValueError, match="12-digit"):
-        plan_accounts(["12345"], {}, limit=2, **plan)
+        plan_accounts(["12345"], {}, **plan)
+    many = [f"{n:012d}" for n in range(1, 5001)]
+    assert len(plan_accounts(many, {}, **plan)) == 5000
+
+
+def ref(n: int, name: str | None = None) -> dict:
+    return account_ref(f"{n:012d}", name, None)
+
+
+def test_accounts_are_grouped_in_order_and_labelled_by_number_and_first_and_last_names():
+    refs = [ref(1, "Prod"), ref(2), ref(3, "Sandbox-17"), ref(4, "Dev")]
+    groups = group_accounts(refs, 3)
+    assert [g["label"] for g in groups] == [
+        "accounts 1–3 · Prod … Sandbox-17",
+        "000000000004 · Dev",  # a group of one keeps the account's own label
+    ]
+    assert [g["first"] for g in groups] == [1, 4]
+    assert [r["account"] for g in groups for r in g["accounts"]] == [r["account"] for r in refs]
+    assert group_label(5, [ref(5), ref(6)]) == "accounts 5–6 · 000000000005 … 000000000006"
+
+
+def test_5000_accounts_fit_the_default_max_map_length():
+    assert accounts_per_group(5000, 25, 1024) == 25  # 200 listing instances
+    assert accounts_per_group(5000, 1, 1024) == 5  # raised: 1,000 instances at most
+    assert len(group_accounts([ref(n) for n in range(1, 5001)], 5)) == 1000
+    with pytest.raises(ValueError, match="at least 1"):
+        accounts_per_group(10, 0, 1024)

@@ -91,3 +91,31 @@ def test_summary_prints_one_figure_per_line_and_per_account_sink():
         "label[123456789012]                123456789012 · Prod",
         "users_per_sink[123456789012 file]  new 2",
     ]
+
+
+def test_the_summary_of_1000_accounts_shows_totals_then_what_failed_first():
+    accounts = {
+        f"{n:012d}": {"label": f"account {n:012d}", "users_listed": 5, "state": {"file": "ok"}}
+        for n in range(1, 1001)
+    }
+    accounts["000000000500"]["error"] = "listing: AccessDenied: deploy the role"
+    lines = format_summary(
+        {
+            "accounts_read": 999,
+            "accounts_failed": 1,
+            "accounts_skipped": [f"{n:012d} Old (SUSPENDED)" for n in range(2000, 2050)],
+            "users_listed": 4995,
+            "accounts": accounts,
+        }
+    )
+    assert len(lines) < 40  # one screen, not a line per account
+    assert [line.split()[0] for line in lines[:4]] == [
+        "accounts_read",
+        "accounts_failed",
+        "accounts_skipped",
+        "users_listed",
+    ]
+    assert "… and 30 more" in lines[2]
+    assert lines[4].split()[0] == "error[000000000500]"
+    assert "deploy the role" in lines[4]
+    assert lines[-1].split()[0] == "accounts" and "999 more" in lines[-1]

@@ -48,7 +48,8 @@ def test_two_dags_on_one_account_and_schedule_write_to_folders_of_their_own(tmp_
         with DAG(dag_id, schedule=None):
             sink = WriteOcsfFilesOperator(task_id="write_files", batch=batch)
         sink.batch = batch  # as rendered
-        report = sink.deliver({"dag_run": run}, [{"dag": dag_id}])
+        part = {"account": "123456789012", "index": 0, "batch": {}}
+        report = sink.deliver({"dag_run": run}, part, [{"dag": dag_id}])
         written[dag_id] = report["uri"]
 
     assert written["aws_iam_users_ocsf"].startswith(f"file://{tmp_path}/data/aws_iam_users_ocsf/")

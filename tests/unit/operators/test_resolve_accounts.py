@@ -25,6 +25,7 @@ def test_template_fields():
         "verify",
         "accounts",
         "member_role_name",
+        "accounts_per_task",
     }
 
 
@@ -41,27 +42,35 @@ def test_hook_parameters_are_the_connections_own():
 
 
 def test_self_is_the_connections_own_account_read_with_its_credentials(iam):
-    refs, store = resolve(accounts="self")
-    assert refs == [
-        {"account": OWN, "name": None, "role_arn": None, "label": f"account {OWN}"},
+    groups, store = resolve(accounts="self")
+    assert groups == [
+        {
+            "first": 1,
+            "label": f"account {OWN}",
+            "accounts": [
+                {"account": OWN, "name": None, "role_arn": None, "label": f"account {OWN}"}
+            ],
+        }
     ]
     assert store.get("resolve_accounts", XComKey.SKIPPED) == []
 
 
 def test_listed_accounts_other_than_the_own_are_read_through_the_member_role(iam):
-    refs, _ = resolve(accounts=[OTHER, OWN, OTHER], member_role_name="audit/reader")
-    assert [(r["account"], r["role_arn"]) for r in refs] == [
+    groups, _ = resolve(accounts=[OTHER, OWN, OTHER], member_role_name="audit/reader")
+    assert [(r["account"], r["role_arn"]) for r in groups[0]["accounts"]] == [
         (OTHER, f"arn:aws:iam::{OTHER}:role/audit/reader"),
         (OWN, None),
     ]
 
 
-def test_more_accounts_than_max_map_length_fail_naming_the_setting(iam, monkeypatch):
+def test_more_accounts_than_max_map_length_are_read_more_per_task(iam, monkeypatch):
     monkeypatch.setenv("AIRFLOW__CORE__MAX_MAP_LENGTH", "2")
-    with pytest.raises(ValueError, match=r"3 accounts: more than \[core\] max_map_length \(2\)"):
-        resolve(accounts=[OWN, OTHER, "333333333333"])
-    refs, _ = resolve(accounts=[OWN, OTHER])
-    assert len(refs) == 2
+    many = [f"{n:012d}" for n in range(1, 8)]
+    groups, _ = resolve(accounts=many, accounts_per_task=1)
+    assert [len(g["accounts"]) for g in groups] == [4, 3]
+    assert [r["account"] for g in groups for r in g["accounts"]] == many
+    groups, _ = resolve(accounts=many, accounts_per_task=5)
+    assert [len(g["accounts"]) for g in groups] == [5, 2]
 
 
 def test_skipped_accounts_are_pushed_even_when_resolving_fails(iam):

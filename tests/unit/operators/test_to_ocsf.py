@@ -15,25 +15,24 @@ ACCOUNT = "123456789012"
 def enriched_batch(store: XComStore, *names: str) -> BatchRef:
     """A batch of enriched users as enrich_users[1] of a task group hands it on."""
     users = [user(n) for n in names]
+    batch = UsersBatch(
+        users=[u.model_dump(mode="json") for u in users],
+        actions={"file": {u.user_id: Action.SEND.value for u in users}},
+        held={},
+        tombstones={},
+        logged_time=END.isoformat(),
+    )
     store.push(
         "g.enrich_users",
         "batch_1",
         1,
-        UsersBatch(
-            users=[u.model_dump(mode="json") for u in users],
-            actions={"file": {u.user_id: Action.SEND.value for u in users}},
-            held={},
-            tombstones={},
-            logged_time=END.isoformat(),
-        ),
+        {"parts": [{"account": ACCOUNT, "index": 3, "batch": batch}]},
     )
     return BatchRef(
-        account=ACCOUNT,
-        role_arn=None,
         index=1,
         label=f"{ACCOUNT} · users 3–4",
+        parts=[],
         payload={"task_id": "g.enrich_users", "key": "batch_1", "map_index": 1},
-        catalog={"task_id": "g.list_users", "key": "catalog", "map_index": 0},
     )
 
 
@@ -53,10 +52,12 @@ def test_events_are_handed_on_by_reference_with_each_sinks_state_updates():
         **batch,
         "payload": {"task_id": "g.to_ocsf", "key": "batch_1", "map_index": 1},
     }
-    events = store.get("g.to_ocsf", "batch_1", 1)
+    (part,) = store.get("g.to_ocsf", "batch_1", 1)["parts"]
+    assert (part["account"], part["index"]) == (ACCOUNT, 3)
+    events = part["batch"]
     assert [e["user"]["name"] for e in events["events"]] == ["alice", "bob"]
     assert events["send"] == {"file": [0, 1]}
-    updates = store.get("g.to_ocsf", XComKey.STATE_UPDATES, 1)
+    (updates,) = store.get("g.to_ocsf", XComKey.STATE_UPDATES, 1)
     assert updates["account"] == ACCOUNT
     assert updates["sinks"]["file"]["counts"] == {"new": 2}
     assert len(updates["sinks"]["file"]["recorded"]) == 2

@@ -15,16 +15,24 @@ from tests.support.task_context import XComStore, task_context
 ACCOUNT = "123456789012"
 
 
-def events_batch(store: XComStore, send: dict) -> BatchRef:
-    events = [sample_event(0), sample_event(1)]
-    store.push("to_ocsf", "batch_2", 2, {"events": events, "send": send})
+OTHER = "222222222222"
+
+
+def events_batch(store: XComStore, send: dict, other: dict | None = None) -> BatchRef:
+    """Batch 2 of the run as to_ocsf[2] hands it on: ACCOUNT's part 2 (``send``), and OTHER's
+    part 0 when ``other`` says what it sends (a batch shared by two accounts)."""
+    events = {"events": [sample_event(0), sample_event(1)], "send": send}
+    parts = [{"account": ACCOUNT, "index": 2, "batch": events}]
+    if other is not None:
+        parts.append(
+            {"account": OTHER, "index": 0, "batch": {"events": [sample_event(2)], "send": other}}
+        )
+    store.push("to_ocsf", "batch_2", 2, {"parts": parts})
     return BatchRef(
-        account=ACCOUNT,
-        role_arn=None,
         index=2,
         label="b",
+        parts=[],
         payload={"task_id": "to_ocsf", "key": "batch_2", "map_index": 2},
-        catalog={"task_id": "list_users", "key": "catalog", "map_index": 0},
     )
 
 
@@ -40,7 +48,7 @@ def test_writes_this_sinks_events_as_the_batchs_part(tmp_path):
         task_id="write_files", batch=batch, sinks=["file"], output_uri=f"file://{tmp_path}"
     )
     context = task_context(store, "write_files", 2)
-    report = op.execute(context)
+    (report,) = op.execute(context)
 
     part = tmp_path / f"account={ACCOUNT}" / run_folder(context) / "part-00002.ndjson"
     assert run_folder(context).startswith("run=manual__")
@@ -62,4 +70,47 @@ def test_skips_when_the_run_does_not_select_the_file_sink(tmp_path):
         task_id="write_files", batch=events_batch(store, {}), sinks=["sekoia"]
     )
     with pytest.raises(AirflowSkipException):
+        op.execute(task_context(store, "write_files", 2))
+
+
+def test_a_shared_batch_writes_each_accounts_part_in_its_own_folder(tmp_path):
+    store = XComStore()
+    batch = events_batch(store, {"file": [0, 1]}, other={"file": [0]})
+    op = WriteOcsfFilesOperator(
+        task_id="write_files", batch=batch, sinks=["file"], output_uri=f"file://{tmp_path}"
+    )
+    context = task_context(store, "write_files", 2)
+    reports = op.execute(context)
+    assert [(r["account"], r["index"], r["events"]) for r in reports] == [
+        (ACCOUNT, 2, 2),
+        (OTHER, 0, 1),
+    ]
+    run = run_folder(context)
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.ndjson")) == [
+        f"account={ACCOUNT}/{run}/part-00002.ndjson",
+        f"account={OTHER}/{run}/part-00000.ndjson",
+    ]
+
+
+def test_an_account_whose_folder_cannot_be_written_fails_alone(tmp_path):
+    store = XComStore()
+    batch = events_batch(store, {"file": [0, 1]}, other={"file": [0]})
+    (tmp_path / f"account={ACCOUNT}").write_text("a file where the folder should be")
+    op = WriteOcsfFilesOperator(
+        task_id="write_files", batch=batch, sinks=["file"], output_uri=f"file://{tmp_path}"
+    )
+    (report,) = op.execute(task_context(store, "write_files", 2))
+    assert (report["account"], report["events"]) == (OTHER, 1)
+    (error,) = store.get("write_files", "error", 2)
+    assert (error["account"], error["stage"]) == (ACCOUNT, "delivery to file")
+
+
+def test_a_batch_whose_every_part_failed_fails(tmp_path):
+    store = XComStore()
+    batch = events_batch(store, {"file": [0, 1]})
+    (tmp_path / f"account={ACCOUNT}").write_text("a file where the folder should be")
+    op = WriteOcsfFilesOperator(
+        task_id="write_files", batch=batch, sinks=["file"], output_uri=f"file://{tmp_path}"
+    )
+    with pytest.raises(OSError):
         op.execute(task_context(store, "write_files", 2))
