@@ -82,8 +82,15 @@ def snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
     }
 
 
-def run_backfill(stack, output_dir: Path, *extra: str, attempts: int = 3) -> None:
-    """``airflow backfill create`` for FROM..TO.
+def run_backfill(
+    stack,
+    output_dir: Path,
+    *extra: str,
+    attempts: int = 3,
+    dates: tuple[datetime, datetime] = (FROM, TO),
+    conf: dict | None = None,
+) -> None:
+    """``airflow backfill create`` for ``dates`` (FROM..TO), with ``conf`` added to the run conf.
 
     On SQLite, creating a backfill while the scheduler writes can fail with "database is locked"
     (a transaction upgrading its read lock to a write lock does not wait). When the lock comes
@@ -100,11 +107,13 @@ def run_backfill(stack, output_dir: Path, *extra: str, attempts: int = 3) -> Non
                 "--dag-id",
                 DAG_ID,
                 "--from-date",
-                FROM.isoformat(),
+                dates[0].isoformat(),
                 "--to-date",
-                TO.isoformat(),
+                dates[1].isoformat(),
                 "--dag-run-conf",
-                json.dumps({"output_uri": f"file://{output_dir}", "settle_seconds": 0}),
+                json.dumps(
+                    {"output_uri": f"file://{output_dir}", "settle_seconds": 0, **(conf or {})}
+                ),
                 *extra,
             )
             return
@@ -121,9 +130,15 @@ def run_backfill(stack, output_dir: Path, *extra: str, attempts: int = 3) -> Non
                 assert cancelled.status_code in (200, 409), cancelled.text
 
 
-def wait_for_backfill(stack, started: datetime) -> list[dict]:
-    """The four backfill runs of INTERVALS, finished with success after ``started``."""
-    starts = {start for start, _ in INTERVALS}
+def wait_for_backfill(
+    stack,
+    started: datetime,
+    intervals: list[tuple[datetime, datetime]] = INTERVALS,
+    timeout: float = 150,
+) -> list[dict]:
+    """The backfill runs of ``intervals`` (the four of INTERVALS), finished with success after
+    ``started``."""
+    starts = {start for start, _ in intervals}
 
     def ours(run: dict) -> bool:
         return (
@@ -133,14 +148,14 @@ def wait_for_backfill(stack, started: datetime) -> list[dict]:
             and datetime.fromisoformat(run["end_date"]) > started
         )
 
-    runs = stack.wait_for_dag_runs(ours, count=len(INTERVALS), timeout=150)
+    runs = stack.wait_for_dag_runs(ours, count=len(intervals), timeout=timeout)
     assert {
         (
             datetime.fromisoformat(r["data_interval_start"]),
             datetime.fromisoformat(r["data_interval_end"]),
         )
         for r in runs
-    } == set(INTERVALS)
+    } == set(intervals)
     return runs
 
 
@@ -194,3 +209,120 @@ def test_backfill_writes_each_interval_and_reprocessing_is_identical(
         assert second[path][1] != mtime, f"{path} was not rewritten by the reprocessing backfill"
     assert stack.api("GET", f"/variables/{CHECKPOINT}").status_code == 404
     assert stack.variables() == variables_before
+
+
+# --- organisation mode: `accounts` = a list of member ids -----------------------------------------
+
+# Other dates than the test above: a backfill skips the logical dates that already have a run.
+ORG_FROM, ORG_TO = utc(2026, 4, 10, 22), utc(2026, 4, 11, 0)  # three hourly runs
+ORG_INTERVALS = [
+    (ORG_FROM + timedelta(hours=h), ORG_FROM + timedelta(hours=h + 1)) for h in range(3)
+]
+# member account name -> user -> CreateDate
+ORG_USERS = {
+    "Prod": {
+        "prod.before": utc(2026, 4, 10, 21, 59, 59),  # before the backfill
+        "prod.first": utc(2026, 4, 10, 22),
+        "prod.third": utc(2026, 4, 11, 0, 59, 59, 999000),
+    },
+    "Dev": {  # users in the second interval only
+        "dev.second": utc(2026, 4, 10, 23),
+        "dev.second-late": utc(2026, 4, 10, 23, 45),
+        "dev.after": utc(2026, 4, 11, 1),  # the end of the last interval: after
+    },
+    "Sandbox": {
+        "sbx.first": utc(2026, 4, 10, 22, 30),
+        "sbx.second": utc(2026, 4, 10, 23, 59, 59, 999000),
+        "sbx.third": utc(2026, 4, 11, 0),
+    },
+}
+ORG_EXPECTED = {  # member -> interval folder -> users
+    "Prod": {folder(*ORG_INTERVALS[0]): {"prod.first"}, folder(*ORG_INTERVALS[2]): {"prod.third"}},
+    "Dev": {folder(*ORG_INTERVALS[1]): {"dev.second", "dev.second-late"}},
+    "Sandbox": {
+        folder(*ORG_INTERVALS[0]): {"sbx.first"},
+        folder(*ORG_INTERVALS[1]): {"sbx.second"},
+        folder(*ORG_INTERVALS[2]): {"sbx.third"},
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def organisation_users(airflow_stack, iam_endpoint):
+    """An emptied moto holding an organisation managed by 123456789012 with members Prod, Dev and
+    Sandbox, each with the member role and the users of ORG_USERS (CreateDate set in moto's
+    backend); member ids by name. The management account holds one user, never read."""
+    from moto.iam.models import iam_backends
+
+    from tests.support.org_world import (
+        client,
+        create_organization,
+        create_reader_role,
+        member_client,
+    )
+
+    reset_moto(iam_endpoint)
+    ids = create_organization(iam_endpoint, list(ORG_USERS))
+    client(iam_endpoint, "iam").create_user(UserName="mgmt.admin")
+    for name, users in ORG_USERS.items():
+        create_reader_role(iam_endpoint, ids[name])
+        member = member_client(iam_endpoint, ids[name])
+        member.create_group(GroupName=f"{name}Team")
+        for user, created in users.items():
+            member.create_user(UserName=user)
+            member.add_user_to_group(GroupName=f"{name}Team", UserName=user)
+            iam_backends[ids[name]]["aws"].users[user].create_date = created.replace(tzinfo=None)
+        listed = {u["UserName"]: u["CreateDate"] for u in member.list_users()["Users"]}
+        assert listed == users, f"moto did not take {name}'s CreateDates"
+    return ids
+
+
+def test_backfill_with_accounts_writes_each_interval_under_each_account(
+    airflow_stack, organisation_users, tmp_path, ocsf_validator
+):
+    """SPEC §5 and §8: a backfill over a list of member accounts writes, for each interval, the
+    users each account created in it under that account's folder, and reads or writes no
+    account's state."""
+    stack = airflow_stack
+    ids = organisation_users
+    output = tmp_path / "out"
+    variables_before = stack.variables()
+
+    before = stack.latest_backfill()
+    if before is not None and not before.get("completed_at"):
+        stack.wait_for_backfill_completed(before["id"])  # one backfill of a DAG at a time
+    started = datetime.now(UTC)
+    run_backfill(
+        stack,
+        output,
+        dates=(ORG_FROM, ORG_TO),
+        conf={"accounts": [ids[name] for name in ORG_USERS], "strategy": "bulk"},
+    )
+    runs = wait_for_backfill(stack, started, ORG_INTERVALS, timeout=300)
+    assert all(r["conf"]["accounts"] == [ids[n] for n in ORG_USERS] for r in runs)
+    latest = stack.latest_backfill()
+    assert latest is not None and latest["id"] != (before or {}).get("id")
+    stack.wait_for_backfill_completed(latest["id"])
+
+    # One folder per member account (the management account is not in the list), in it one
+    # folder per interval that account created users in, holding exactly those users.
+    assert {p.name for p in output.iterdir()} == {f"account={ids[n]}" for n in ORG_USERS}
+    for name, expected in ORG_EXPECTED.items():
+        account = output / f"account={ids[name]}"
+        assert {p.name for p in account.iterdir()} == set(expected), (name, list(account.iterdir()))
+        for interval, users in expected.items():
+            files = sorted((account / interval).glob("*.ndjson"))
+            events = [json.loads(line) for f in files for line in f.read_text().splitlines()]
+            assert sorted(e["user"]["name"] for e in events) == sorted(users), (name, interval)
+            for event in events:
+                ocsf_validator(event)
+                assert event["user"]["org"]["uid"] == ids[name]
+                assert event["user"]["uid"].split(":")[4] == ids[name]
+                created = ORG_USERS[name][event["user"]["name"]]
+                assert event["time"] == int(created.timestamp() * 1000)
+                assert [g["name"] for g in event["user"]["groups"]] == [f"{name}Team"]
+
+    # Backfills read and write no state: no account's state Variable appeared or changed.
+    after = stack.variables()
+    assert after == variables_before
+    assert not [key for key in after if any(ids[n] in key for n in ORG_USERS)]

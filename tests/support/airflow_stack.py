@@ -474,7 +474,7 @@ def airflow_stack(iam_endpoint, tmp_path_factory) -> AirflowStack:
 
 
 def reset_moto(iam_endpoint: str) -> None:
-    requests.post(f"{iam_endpoint}/moto-api/reset", timeout=10).raise_for_status()
+    requests.post(f"{iam_endpoint}/moto-api/reset", timeout=120).raise_for_status()
 
 
 @dataclass
