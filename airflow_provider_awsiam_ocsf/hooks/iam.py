@@ -38,6 +38,7 @@ LARGE_PAGES = {"PageSize": 1000}
 
 REPORT_NOT_READY_CODES = {"ReportInProgress", "LimitExceeded", "ReportNotPresent"}
 
+
 class IamHook(CountingAwsHook):
     """Interact with AWS IAM through one boto3 client per hook (one hook per task).
 
