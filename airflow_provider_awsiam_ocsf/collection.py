@@ -182,6 +182,10 @@ def _raise_unless_permanent(error: ClientError, whose: str = "the account") -> N
 
 
 def _list_bulk(hook: IamHook, window: Window) -> tuple[Listing, _ReportRead]:
+    # Asked first, so that AWS builds the report while the details are paged: the same calls
+    # as asking after them (two GenerateCredentialReport when it is not ready, one when it is),
+    # without waiting for it once they are read.
+    ready = hook.request_credential_report()
     pages = []
     for page in hook.iter_authorization_details(AUTHORIZATION_DETAILS_FILTERS):
         pages.append(page)
@@ -197,7 +201,7 @@ def _list_bulk(hook: IamHook, window: Window) -> tuple[Listing, _ReportRead]:
         for detail in page.get("UserDetailList", [])
         if window.contains(detail["CreateDate"])
     ]
-    report, degraded = _credential_report(hook)
+    report, degraded = _credential_report(hook, ready)
     fallbacks = 0
     for user in users:
         row = report.row_for(user.name, user.arn) if report else None
@@ -224,9 +228,11 @@ def _list_bulk(hook: IamHook, window: Window) -> tuple[Listing, _ReportRead]:
     return listing, report if report is not None else degraded[0]
 
 
-def _credential_report(hook: IamHook) -> tuple[CredentialReport | None, list[Degradation]]:
+def _credential_report(
+    hook: IamHook, ready: bool = False
+) -> tuple[CredentialReport | None, list[Degradation]]:
     try:
-        return parse_credential_report(hook.get_credential_report()), []
+        return parse_credential_report(hook.get_credential_report(ready=ready)), []
     except (ClientError, TimeoutError) as error:
         if isinstance(error, ClientError) and is_transient(error):
             raise

@@ -31,6 +31,7 @@ from airflow_provider_awsiam_ocsf.hooks.base import (
     error_message,
     is_transient,
     mask_temporary_keys,
+    share_data_loader,
 )
 
 # IAM's account-wide listings default to 100 items a page; 1,000 is their maximum.
@@ -97,7 +98,7 @@ class IamHook(CountingAwsHook):
         core = botocore.session.get_session()
         core._credentials = credentials  # as AwsBaseHook does for a connection's role_arn
         core.set_config_variable("region", self.base_session.region_name)
-        return boto3.session.Session(botocore_session=core)
+        return share_data_loader(boto3.session.Session(botocore_session=core))
 
     def _assume_member_role(self) -> dict[str, str]:
         role_arn = self.member_role_arn
@@ -296,17 +297,37 @@ class IamHook(CountingAwsHook):
             paginator = self.client.get_paginator("get_account_authorization_details")
             yield from paginator.paginate(Filter=filters, PaginationConfig=LARGE_PAGES)
 
-    def get_credential_report(self, timeout: float = 120.0, first_wait: float = 0.5) -> bytes:
+    def request_credential_report(self) -> bool:
+        """``GenerateCredentialReport`` ahead of :meth:`get_credential_report`, so that AWS builds
+        the report while the caller reads something else; whether it is ready (COMPLETE).
+
+        A refusal or an error is not raised here: :meth:`get_credential_report` asks again and
+        raises it where its caller handles it.
+        """
+        try:
+            return bool(self._call("generate_credential_report")["State"] == "COMPLETE")
+        except ClientError:
+            return False
+
+    def get_credential_report(
+        self, timeout: float = 120.0, first_wait: float = 0.5, *, ready: bool = False
+    ) -> bytes:
         """Generate the credential report if needed, wait for it, and return its CSV.
 
         AWS regenerates only reports older than four hours and answers COMPLETE otherwise, so the
         report's own age is never a reason to loop here (moto always dates it 2015).
+
+        :param ready: :meth:`request_credential_report` answered that the report is ready, so it
+            is fetched without asking again
         """
         deadline = time.monotonic() + timeout
         wait = first_wait
         while True:
             try:
-                state = self._call("generate_credential_report")["State"]
+                if ready:
+                    state, ready = "COMPLETE", False
+                else:
+                    state = self._call("generate_credential_report")["State"]
             except ClientError as error:
                 if error_code(error) not in REPORT_NOT_READY_CODES:
                     raise

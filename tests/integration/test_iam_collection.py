@@ -453,6 +453,8 @@ def test_account_authorization_details_are_read_across_pages(iam):
         "GroupPolicyList": [],
     }
     with Stubber(hook.client) as stub:
+        # Asked before the details are paged (AWS builds it meanwhile); ready, so asked once.
+        stub.add_response("generate_credential_report", {"State": "COMPLETE"})
         stub.add_response(
             "get_account_authorization_details",
             {"UserDetailList": [detail], "IsTruncated": True, "Marker": "a1"},
@@ -462,7 +464,6 @@ def test_account_authorization_details_are_read_across_pages(iam):
             {"GroupDetailList": [group], "IsTruncated": False},
             {"Filter": ["User", "Group", "LocalManagedPolicy"], "MaxItems": 1000, "Marker": "a1"},
         )
-        stub.add_response("generate_credential_report", {"State": "COMPLETE"})
         row = ("u1", "arn:aws:iam::123456789012:user/u1", "2024-01-01T00:00:00+00:00", "false")
         row += ("N/A",) * 3 + ("true",) + ("false", "N/A", "N/A", "N/A", "N/A") * 2
         row += ("false", "N/A") * 2
@@ -475,3 +476,35 @@ def test_account_authorization_details_are_read_across_pages(iam):
     assert u1.is_admin is True and u1.has_mfa is True
     assert (u1.password_enabled, u1.access_keys, u1.path) == (False, [], "/")
     assert listing.report_fallback_users == 0
+
+
+def test_the_report_is_asked_for_before_the_details_and_not_waited_for_after_them(
+    iam, monkeypatch
+):
+    """AWS builds the report while the details are paged: no wait once they are read, and the
+    same three calls as asking after them (STARTED, then COMPLETE, then the report)."""
+    sleeps: list[float] = []
+    monkeypatch.setattr("airflow_provider_awsiam_ocsf.hooks.iam.time.sleep", sleeps.append)
+    hook = IamHook(aws_conn_id="aws_default")
+    detail = {**_user(1), "GroupList": [], "AttachedManagedPolicies": [], "UserPolicyList": []}
+    row = ("u1", "arn:aws:iam::123456789012:user/u1", "2024-01-01T00:00:00+00:00", "false")
+    row += ("N/A",) * 3 + ("true",) + ("false", "N/A", "N/A", "N/A", "N/A") * 2
+    row += ("false", "N/A") * 2
+    with Stubber(hook.client) as stub:
+        stub.add_response("generate_credential_report", {"State": "STARTED"})
+        stub.add_response(
+            "get_account_authorization_details", {"UserDetailList": [detail], "IsTruncated": False}
+        )
+        stub.add_response("generate_credential_report", {"State": "COMPLETE"})
+        stub.add_response(
+            "get_credential_report", {"Content": _report(row), "ReportFormat": "text/csv"}
+        )
+        listing = list_users(hook, "bulk", Window())
+        stub.assert_no_pending_responses()
+    assert sleeps == []
+    assert [u.name for u in listing.users] == ["u1"] and listing.users[0].has_mfa is True
+    assert dict(hook.calls) == {
+        "GenerateCredentialReport": 2,
+        "GetAccountAuthorizationDetails": 1,
+        "GetCredentialReport": 1,
+    }
