@@ -478,9 +478,7 @@ def test_account_authorization_details_are_read_across_pages(iam):
     assert listing.report_fallback_users == 0
 
 
-def test_the_report_is_asked_for_before_the_details_and_not_waited_for_after_them(
-    iam, monkeypatch
-):
+def test_the_report_is_asked_for_before_the_details_and_not_waited_for_after_them(iam, monkeypatch):
     """AWS builds the report while the details are paged: no wait once they are read, and the
     same three calls as asking after them (STARTED, then COMPLETE, then the report)."""
     sleeps: list[float] = []
