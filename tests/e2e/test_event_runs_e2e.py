@@ -18,7 +18,6 @@ import pytest
 
 from airflow_provider_awsiam_ocsf.state_store import state_key
 from tests.data.cloudtrail_iam import ACCOUNT, cloudtrail
-from tests.support.airflow_compat import AIRFLOW_3_0
 from tests.support.airflow_stack import (
     DAG_ID,
     TERMINAL_RUN_STATES,
@@ -165,11 +164,9 @@ def test_iam_changes_reach_the_file_sink_through_sqs_eventbridge_and_a_triggerer
     }  # exactly the changed users, each once; dave, quiet and eve untouched
     assert len(got["frank"][0]["user"]["programmatic_credentials"]) == 1
 
-    # Event runs update the file sink's asset (downstream DAGs see their deliveries). Not yet on
-    # 3.0.6: it recorded none while the alias event's extra was nested (3.0 hashes its values);
-    # the extra is flat now, but that is unproven there.
-    if not AIRFLOW_3_0:
-        assert_event_runs_updated_the_files_asset(stack)
+    # Event runs update the file sink's asset (downstream DAGs see their deliveries), on 3.0.6 too
+    # since the alias event's extra is flat (3.0 hashes its values; it recorded none when nested).
+    assert_event_runs_updated_the_files_asset(stack)
 
     # 3. apache/airflow#56050: three changes of one user within two seconds, each with its event
     #    as it happens; the sink must end up with the user as IAM has it after the last one.
